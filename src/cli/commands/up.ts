@@ -1,0 +1,94 @@
+import type { Command } from "commander";
+import { startLab } from "../../lab/lab.js";
+import type { LabOptions } from "../../lab/options.js";
+import { formatInstant } from "../../util/time.js";
+import { describeAction } from "../../profile/describe.js";
+import { startFeed } from "../feed.js";
+import { terminalProgress } from "../progress.js";
+import { c } from "../style.js";
+import { fail } from "../errors.js";
+
+interface UpOptions {
+  profile: string[];
+  country?: string;
+  variant?: string;
+  network?: string;
+  at?: string;
+  from?: string;
+  speed?: string;
+  ports: string;
+  listen: string;
+  events?: string;
+  world: string;
+  confdir?: string;
+  json?: boolean;
+}
+
+export function parsePorts(v: string): "auto" | "default" | number {
+  if (v === "auto" || v === "default") return v;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`--ports takes "auto" or a base port number, got "${v}"`);
+  return n;
+}
+
+export function upCommand(program: Command): void {
+  program
+    .command("up")
+    .description("run the lab: the censoring parts with the chosen regime(s)")
+    .option("-p, --profile <id|file>", "profile to activate (repeatable; first match wins in this order)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--country <cc>", "activate every profile of this country in force at --at/--from (time travel)")
+    .option("--variant <name>", "variant of the profiles that offer it")
+    .option("--network <id>", "network of clients that name none (default: the first profile's first network)")
+    .option("--at <instant>", "pin lab time, e.g. 2014-02-13T17:30:00+06:00")
+    .option("--from <instant>", "replay from this instant")
+    .option("--speed <n>", "lab seconds per real second (with --from)")
+    .option("--ports <auto|base>", "listener ports: auto (ephemeral) or a base port", "default")
+    .option("--listen <addr>", "listen address", "127.0.0.1")
+    .option("--events <file>", "append every decision to this JSON Lines file")
+    .option("--world <lab|internet>", "who answers behind the censor", "lab")
+    .option("--confdir <dir>", "configuration directory (lab CA); default ~/.chokepoint")
+    .option("--json", "print one JSON line when ready ({\"ready\":true,\"endpoints\":...}) and no feed")
+    .action(async (o: UpOptions) => {
+      try {
+        if (o.world !== "lab" && o.world !== "internet") throw new Error(`--world takes lab or internet, got "${o.world}"`);
+        if (!o.profile.length && !o.country) throw new Error("name a regime: --profile ID (chokepoint list shows them) or --country CC --at DATE");
+        const speed = o.speed === undefined ? undefined : Number(o.speed);
+        if (speed !== undefined && !(speed > 0)) throw new Error(`--speed takes a positive number, got "${o.speed}"`);
+        const progress = o.json ? undefined : terminalProgress();
+        const opts: LabOptions = {
+          profiles: o.profile,
+          ports: parsePorts(o.ports),
+          listen: o.listen,
+          world: o.world,
+          handleSignals: true,
+          ...(o.country ? { country: o.country } : {}),
+          ...(o.variant ? { variant: o.variant } : {}),
+          ...(o.network ? { network: o.network } : {}),
+          ...(o.at ? { at: o.at } : {}),
+          ...(o.from ? { from: o.from } : {}),
+          ...(speed !== undefined ? { speed } : {}),
+          ...(o.events ? { events: o.events } : {}),
+          ...(o.confdir ? { confdir: o.confdir } : {}),
+          ...(progress ? { onProgress: progress } : {}),
+        };
+        const lab = await startLab(opts);
+        if (o.json) {
+          process.stdout.write(`${JSON.stringify({ ready: true, endpoints: lab.endpoints })}\n`);
+          return;
+        }
+        const tz = lab.profiles[0]?.timezone ?? "UTC";
+        const lines = [
+          `${c.bold("chokepoint")} up: ${lab.profiles.map((p) => `${p.id}${p.variant ? ` (${p.variant})` : ""}`).join(", ")}`,
+          `lab time ${formatInstant(lab.clock.now(), tz)} (${lab.clock.mode}${lab.clock.mode === "replay" ? `, x${lab.clock.speed}` : ""}), default network ${lab.network}, ${lab.policy.stats.rules} rules`,
+        ];
+        for (const p of lab.profiles) for (const r of p.rules.slice(0, 8)) lines.push(c.dim(`  ${p.id}/${r.id}: ${describeAction(r.action)}`));
+        for (const [name, ep] of Object.entries(lab.endpoints)) lines.push(`  ${name.padEnd(10)} ${ep.host}:${ep.port}`);
+        if (!Object.keys(lab.endpoints).length) lines.push(c.dim("  (no listeners in this build yet: the censoring parts come with later releases)"));
+        lines.push(c.dim("Ctrl-C stops the lab."));
+        process.stdout.write(`${lines.join("\n")}\n`);
+        startFeed(lab);
+      } catch (err) {
+        fail(err);
+      }
+    });
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// chokepoint's command line.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Command } from "commander";
+import { PACKAGE_ROOT } from "../paths.js";
+import { listCommand } from "./commands/list.js";
+import { showCommand } from "./commands/show.js";
+import { validateCommand } from "./commands/validate.js";
+import { upCommand } from "./commands/up.js";
+
+const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
+
+const program = new Command()
+  .name("chokepoint")
+  .description("replay documented censorship regimes: a censoring resolver, interceptor and messaging relay")
+  .version(pkg.version)
+  .showSuggestionAfterError(true);
+
+listCommand(program);
+showCommand(program);
+validateCommand(program);
+upCommand(program);
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,134 @@
+// The event log: counts every decision, hands it to subscribers (live view, library users)
+// and appends it to a JSON Lines file. File writes are batched (every 100 ms or 512 events)
+// and flushed synchronously on stop and on process exit, so a SIGINT/SIGTERM loses nothing.
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
+import type { EventInput, LabEvent } from "./types.js";
+
+const BATCH = 512;
+const FLUSH_MS = 100;
+const MAX_QUEUED = 10_000;
+
+export type Counters = Record<string, Record<string, number>>;
+
+export class EventLog {
+  /** Decisions per action, then per network. */
+  counters: Counters = {};
+  total = 0;
+  /** Events a slow async-iterator subscriber did not take in time. */
+  dropped = 0;
+  private fd: number | undefined;
+  private pending: string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly subscribers = new Set<(e: LabEvent) => void>();
+  private readonly closers = new Set<() => void>();
+  private closed = false;
+  private readonly onExit = (): void => this.flushSync();
+
+  constructor(readonly file?: string) {
+    if (file) {
+      mkdirSync(dirname(file), { recursive: true });
+      this.fd = openSync(file, "a");
+      process.on("exit", this.onExit);
+    }
+  }
+
+  record(input: EventInput): LabEvent {
+    const event: LabEvent = {
+      v: 1,
+      ts: new Date().toISOString(),
+      ...input,
+      labTime: typeof input.labTime === "number" ? new Date(input.labTime).toISOString() : input.labTime,
+    } as LabEvent;
+    this.total++;
+    const net = event.network ?? "-";
+    const byNet = (this.counters[event.action] ??= {});
+    byNet[net] = (byNet[net] ?? 0) + 1;
+    if (this.fd !== undefined && !this.closed) {
+      this.pending.push(JSON.stringify(event, replacer));
+      if (this.pending.length >= BATCH) this.flushSync();
+      else if (!this.timer) this.timer = setTimeout(() => this.flushSync(), FLUSH_MS).unref();
+    }
+    for (const fn of this.subscribers) {
+      try {
+        fn(event);
+      } catch {
+        // A subscriber's failure must not stop the lab or the log.
+      }
+    }
+    return event;
+  }
+
+  subscribe(fn: (e: LabEvent) => void): () => void {
+    this.subscribers.add(fn);
+    return () => this.subscribers.delete(fn);
+  }
+
+  /** Every event recorded from now on, until the log is closed. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<LabEvent> {
+    const queue: LabEvent[] = [];
+    let wake: (() => void) | undefined;
+    let done = this.closed;
+    const unsubscribe = this.subscribe((e) => {
+      if (queue.length >= MAX_QUEUED) this.dropped++;
+      else queue.push(e);
+      wake?.();
+    });
+    const finish = (): void => { done = true; wake?.(); };
+    this.closers.add(finish);
+    const cleanup = (): void => { unsubscribe(); this.closers.delete(finish); done = true; };
+    const it: AsyncIterableIterator<LabEvent> = {
+      next: async () => {
+        while (queue.length === 0 && !done) await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+        if (queue.length) return { value: queue.shift()!, done: false };
+        cleanup();
+        return { value: undefined, done: true };
+      },
+      return: async () => {
+        cleanup();
+        return { value: undefined, done: true };
+      },
+      [Symbol.asyncIterator]: () => it,
+    };
+    return it;
+  }
+
+  resetCounters(): void {
+    this.counters = {};
+    this.total = 0;
+  }
+
+  flushSync(): void {
+    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+    if (this.fd === undefined || this.pending.length === 0) return;
+    const text = this.pending.join("\n") + "\n";
+    this.pending = [];
+    const buf = Buffer.from(text);
+    let off = 0;
+    while (off < buf.length) off += writeSync(this.fd, buf, off);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flushSync();
+    this.closed = true;
+    if (this.fd !== undefined) {
+      closeSync(this.fd);
+      this.fd = undefined;
+      process.off("exit", this.onExit);
+    }
+    for (const c of [...this.closers]) c();
+    this.subscribers.clear();
+  }
+}
+
+/** Byte payloads are logged as their length and first 64 bytes in hex. */
+function replacer(_key: string, value: unknown): unknown {
+  if (value instanceof Uint8Array) return { bytes: value.length, hex: Buffer.from(value.subarray(0, 64)).toString("hex") };
+  if (value && typeof value === "object" && (value as { type?: string }).type === "Buffer" && Array.isArray((value as { data?: unknown }).data)) {
+    const data = (value as { data: number[] }).data;
+    return { bytes: data.length, hex: Buffer.from(data.slice(0, 64)).toString("hex") };
+  }
+  return value;
+}

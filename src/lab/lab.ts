@@ -1,0 +1,110 @@
+// The lab: loads profiles, starts the clock, the policy and the event log, and (as they are
+// built) the censoring parts, in one process. startLab() is the library API.
+import { LabClock } from "../clock/clock.js";
+import { EventLog } from "../events/log.js";
+import type { Component, LabEvent } from "../events/types.js";
+import { compilePolicy, type Policy } from "../policy/engine.js";
+import type { Observation, Verdict } from "../policy/types.js";
+import type { Profile } from "../profile/model.js";
+import { parseInstant } from "../util/time.js";
+import type { Endpoints, LabOptions } from "./options.js";
+import { selectProfiles } from "./profiles.js";
+
+export interface Lab {
+  endpoints: Endpoints;
+  /** Every decision from now on (each `for await` subscribes anew; ends when the lab stops). */
+  events: AsyncIterable<LabEvent>;
+  eventLog: EventLog;
+  clock: LabClock;
+  policy: Policy;
+  profiles: readonly Profile[];
+  /** Network of clients that name none. */
+  network: string;
+  /** Asks the censor about an observation, as a component would, and records the decision. */
+  decide(obs: Observation, opts?: { network?: string; component?: Component; client?: string; flow?: string }): Verdict;
+  stop(): Promise<void>;
+}
+
+function toInstant(v: string | number | Date | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === "number") return v;
+  if (v instanceof Date) return v.getTime();
+  const t = parseInstant(v, "UTC");
+  if (t === undefined) throw new Error(`${what}: not a date or date-time: "${v}" (e.g. 2014-02-13T17:00:00+06:00)`);
+  return t;
+}
+
+export async function startLab(opts: LabOptions = {}): Promise<Lab> {
+  const at = toInstant(opts.at, "at");
+  let from = toInstant(opts.from, "from");
+  const startInstant = at ?? from ?? (opts.timeSource ?? Date.now)();
+  const { profiles } = selectProfiles({
+    refs: opts.profiles ?? [],
+    ...(opts.country ? { country: opts.country } : {}),
+    ...(at !== undefined || from !== undefined ? { at: startInstant } : {}),
+    ...(opts.variant !== undefined ? { variant: opts.variant } : {}),
+    ...(opts.seedDirs ? { seedDirs: opts.seedDirs } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+  });
+  // With no instant given and a regime entirely in the past, start at its beginning rather
+  // than in a present where none of its rules apply.
+  if (at === undefined && from === undefined && profiles.length) {
+    const now = startInstant;
+    const covering = profiles.some((p) => p.period.start <= now && (p.period.end === undefined || now < p.period.end));
+    if (!covering) from = Math.max(...profiles.map((p) => p.period.start));
+  }
+  const clock = new LabClock({
+    ...(at !== undefined ? { at } : {}),
+    ...(from !== undefined ? { from } : {}),
+    ...(opts.speed !== undefined ? { speed: opts.speed } : {}),
+    ...(opts.timeSource ? { source: opts.timeSource } : {}),
+  });
+  const policy = compilePolicy(profiles, { labStart: clock.startedAt });
+  const network = opts.network ?? profiles[0]?.networks[0] ?? "default";
+  const eventLog = new EventLog(opts.events);
+  const endpoints: Endpoints = {};
+
+  let stopped = false;
+  const signals = (): void => {
+    void lab.stop().then(() => process.exit(0));
+  };
+  const lab: Lab = {
+    endpoints,
+    events: { [Symbol.asyncIterator]: () => eventLog[Symbol.asyncIterator]() },
+    eventLog,
+    clock,
+    policy,
+    profiles,
+    network,
+    decide(obs, o = {}) {
+      const net = o.network ?? network;
+      const labTime = clock.now();
+      const verdict = policy.decide(obs, labTime, net);
+      eventLog.record({
+        labTime, component: o.component ?? "lab", network: net,
+        ...(o.client ? { client: o.client } : {}),
+        ...(o.flow ?? obs.flow ? { flow: o.flow ?? obs.flow } : {}),
+        observation: { ...obs },
+        action: verdict.action.type,
+        ...(verdict.rule ? { rule: verdict.rule } : {}),
+        ...(verdict.profile ? { profile: verdict.profile } : {}),
+        ...(verdict.seed ? { seed: verdict.seed } : {}),
+      });
+      return verdict;
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      if (opts.handleSignals) {
+        process.off("SIGINT", signals);
+        process.off("SIGTERM", signals);
+      }
+      eventLog.close();
+    },
+  };
+  if (opts.handleSignals) {
+    process.on("SIGINT", signals);
+    process.on("SIGTERM", signals);
+  }
+  return lab;
+}

@@ -1,0 +1,50 @@
+// Options of a lab run, shared by startLab() and `chokepoint up`.
+import type { Profile } from "../profile/model.js";
+import type { TimeSource } from "../clock/clock.js";
+
+export interface LabOptions {
+  /** Profile ids, files, or profiles built in code; loaded in this order (precedence). */
+  profiles?: (string | Profile)[];
+  /** Add every profile of this country whose period covers the start instant (time travel). */
+  country?: string;
+  /** Variant to resolve (profiles that have it). */
+  variant?: string;
+  /** Network of clients that do not name one (default: the first profile's first network). */
+  network?: string;
+  /** Pin lab time (ISO text, epoch ms or Date). */
+  at?: string | number | Date;
+  /** Replay from this instant at `speed`. */
+  from?: string | number | Date;
+  speed?: number;
+  /**
+   * "auto" (the library's default): ephemeral ports; "default": the documented ports
+   * (resolver 1053, HTTP proxy 3128, SOCKS5 1080, relay 5222, SMS 13013, control 8470; the CLI's
+   * default); a number: base port, the parts on consecutive ports from it.
+   */
+  ports?: "auto" | "default" | number;
+  /** Listen address (default 127.0.0.1). */
+  listen?: string;
+  /** Append events to this JSON Lines file. */
+  events?: string;
+  world?: "lab" | "internet";
+  /** Config directory (lab CA and state); default ~/.chokepoint. */
+  confdir?: string;
+  /** Extra seed directories (the project's seeds/ is always loaded). */
+  seedDirs?: string[];
+  /** Real-time source for the lab clock (tests). */
+  timeSource?: TimeSource;
+  /** Stop the lab and exit 0 on SIGINT/SIGTERM (the CLI sets this). */
+  handleSignals?: boolean;
+  /** Progress of long work (loading lists, compiling). */
+  onProgress?: (what: string, done: number, total: number) => void;
+}
+
+export interface Endpoint { host: string; port: number }
+export interface Endpoints {
+  dns?: Endpoint;
+  httpProxy?: Endpoint;
+  socks?: Endpoint;
+  relay?: Endpoint;
+  sms?: Endpoint;
+  control?: Endpoint;
+}

@@ -1,0 +1,34 @@
+// Whether a window holds at a lab instant. Pure arithmetic on epoch milliseconds; local
+// wall-clock conditions (daily) use the window's time zone at that instant.
+import type { Window } from "../profile/model.js";
+import { localTimeOfDay } from "../util/time.js";
+
+export function windowActive(w: Window, t: number, labStart: number): boolean {
+  if (w.start !== undefined && t < w.start) return false;
+  if (w.end !== undefined && t >= w.end) return false;
+  if (w.daily) {
+    const { msOfDay, weekday } = localTimeOfDay(w.timezone, t);
+    const { fromMs, toMs, days } = w.daily;
+    let inside: boolean;
+    let day = weekday;
+    if (fromMs <= toMs) inside = msOfDay >= fromMs && msOfDay < toMs;
+    else {
+      // Crosses midnight: the early-morning part belongs to the previous day's window.
+      inside = msOfDay >= fromMs || msOfDay < toMs;
+      if (msOfDay < toMs) day = (weekday + 6) % 7;
+    }
+    if (!inside || (days && !days.includes(day))) return false;
+  }
+  if (w.intermittent) {
+    const { onMs, offMs, anchor } = w.intermittent;
+    const cycle = onMs + offMs;
+    const phase = (((t - anchor) % cycle) + cycle) % cycle;
+    if (phase >= onMs) return false;
+  }
+  if (w.relative) {
+    const from = labStart + w.relative.afterMs;
+    if (t < from) return false;
+    if (w.relative.forMs !== undefined && t >= from + w.relative.forMs) return false;
+  }
+  return true;
+}

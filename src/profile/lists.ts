@@ -1,0 +1,150 @@
+// List files for name and address matchers: OONI/Citizen Lab test-lists CSV, RPZ zone files,
+// or plain one-entry-a-line text ('#' comments). Entries come back in the name notation of
+// the model ("a.b" exact, ".a.b" with subdomains, "*.a.b" subdomains only) or as IPs/CIDRs.
+import { openSync, readSync, closeSync, fstatSync } from "node:fs";
+import { isIP } from "node:net";
+import { extname } from "node:path";
+import type { SourceError } from "../util/yaml-source.js";
+
+export type ListFormat = "plain" | "csv" | "rpz";
+export type ListKind = "name" | "ip";
+export interface ListResult { entries: string[]; errors: SourceError[]; lines: number }
+export type Progress = (done: number, total: number) => void;
+
+const MAX_ERRORS = 10;
+const LABEL_RE = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
+
+export function formatFor(file: string, format?: ListFormat): ListFormat {
+  if (format) return format;
+  const ext = extname(file).toLowerCase();
+  if (ext === ".csv") return "csv";
+  if (ext === ".rpz" || ext === ".zone") return "rpz";
+  return "plain";
+}
+
+/** Lower-cases and checks a name; returns undefined when it is not a plausible DNS name. */
+export function normalizeName(raw: string): string | undefined {
+  let name = raw.trim().toLowerCase();
+  if (name.endsWith(".")) name = name.slice(0, -1);
+  if (!name || name.length > 253) return undefined;
+  for (const label of name.split(".")) if (!LABEL_RE.test(label)) return undefined;
+  return name;
+}
+
+/** Normalizes an entry in name notation (exact / ".suffix" / "*.wildcard"). */
+export function normalizeNameEntry(raw: string, mode: "exact" | "suffix" = "exact"): string | undefined {
+  const t = raw.trim();
+  if (t.startsWith("*.")) {
+    const n = normalizeName(t.slice(2));
+    return n && `*.${n}`;
+  }
+  if (t.startsWith(".")) {
+    const n = normalizeName(t.slice(1));
+    return n && `.${n}`;
+  }
+  const n = normalizeName(t);
+  return n && (mode === "suffix" ? `.${n}` : n);
+}
+
+export function isCidr(raw: string): boolean {
+  const [addr, len, extra] = raw.trim().split("/");
+  if (extra !== undefined || !addr) return false;
+  const family = isIP(addr);
+  if (!family) return false;
+  if (len === undefined) return true;
+  if (!/^\d{1,3}$/.test(len)) return false;
+  return Number(len) <= (family === 4 ? 32 : 128);
+}
+
+/** Streams a list file in 4 MiB chunks (a 1M-name list is ~20 MB), reporting progress. */
+export function loadList(
+  file: string,
+  opts: { kind: ListKind; format?: ListFormat; mode?: "exact" | "suffix"; onProgress?: Progress },
+): ListResult {
+  const format = formatFor(file, opts.format);
+  const entries: string[] = [];
+  const errors: SourceError[] = [];
+  const fd = openSync(file, "r");
+  let lineNo = 0;
+  try {
+    const total = fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(4 << 20);
+    let done = 0;
+    let carry = "";
+    let header: string[] | undefined;
+    let origin = "";
+    const onLine = (line: string): void => {
+      lineNo++;
+      const parsed = format === "csv" ? csvLine(line, lineNo, (h) => (header = h), header)
+        : format === "rpz" ? rpzLine(line, origin, (o) => (origin = o))
+        : plainLine(line);
+      if (parsed === null) return;
+      const entry = opts.kind === "ip"
+        ? (isCidr(parsed) ? parsed.trim() : undefined)
+        : normalizeNameEntry(parsed, opts.mode);
+      if (entry) entries.push(entry);
+      else if (errors.length < MAX_ERRORS) {
+        errors.push({ file, line: lineNo, col: 1, message: `not ${opts.kind === "ip" ? "an address or CIDR" : "a domain name"}: ${JSON.stringify(parsed.slice(0, 80))}` });
+      }
+    };
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      done += n;
+      const text = carry + buf.toString("utf8", 0, n);
+      const parts = text.split("\n");
+      carry = parts.pop() ?? "";
+      for (const line of parts) onLine(line);
+      opts.onProgress?.(done, total);
+    }
+    if (carry) onLine(carry);
+  } finally {
+    closeSync(fd);
+  }
+  return { entries, errors, lines: lineNo };
+}
+
+function plainLine(line: string): string | null {
+  const t = line.replace(/#.*$/, "").trim();
+  return t ? t : null;
+}
+
+/** test-lists CSV: url,category_code,... ; the first column is a URL or a bare name. */
+function csvLine(line: string, lineNo: number, setHeader: (h: string[]) => void, header?: string[]): string | null {
+  const t = line.trim();
+  if (!t || t.startsWith("#")) return null;
+  const cols = t.split(",");
+  if (lineNo === 1 && cols[0]?.toLowerCase() === "url") {
+    setHeader(cols);
+    return null;
+  }
+  void header;
+  const first = (cols[0] ?? "").replace(/^"|"$/g, "");
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(first)) {
+    try {
+      return new URL(first).hostname.replace(/^\[|\]$/g, "");
+    } catch {
+      return first;
+    }
+  }
+  return first;
+}
+
+/** RPZ: owner names of records ("bad.example CNAME ."), relative to $ORIGIN ("rpz" zones). */
+function rpzLine(line: string, origin: string, setOrigin: (o: string) => void): string | null {
+  const t = line.replace(/;.*$/, "").trim();
+  if (!t) return null;
+  if (t.startsWith("$ORIGIN")) {
+    setOrigin(t.split(/\s+/)[1]?.replace(/\.$/, "") ?? "");
+    return null;
+  }
+  if (t.startsWith("$") || /^\s/.test(line) || t.startsWith("@")) return null;
+  const owner = t.split(/\s+/)[0]!;
+  const fields = t.split(/\s+/).map((f) => f.toUpperCase());
+  if (fields.includes("SOA") || fields.includes("NS")) return null;
+  let name = owner.endsWith(".") ? owner.slice(0, -1) : owner;
+  // Owner names are relative to the zone's origin unless fully qualified; strip the RPZ zone name.
+  if (!owner.endsWith(".") && origin && name.endsWith(`.${origin}`)) name = name.slice(0, -origin.length - 1);
+  else if (owner.endsWith(".") && origin && name.endsWith(`.${origin}`)) name = name.slice(0, -origin.length - 1);
+  return name;
+}

@@ -1,0 +1,204 @@
+// The profile schema: the one place where the shape of a profile is defined. Types are
+// inferred from it, profiles/schema.json is generated from it (scripts/gen-schema.mjs),
+// and validation (load.ts) adds the checks a schema cannot express (dates, time zones,
+// duplicate ids, seed references, list files) with file:line:col positions.
+import { z } from "zod";
+
+export const ID = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "ids are lower-case letters, digits, '.', '_' and '-'");
+const Duration = z.union([
+  z.number().nonnegative(),
+  z.string().regex(/^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d)?)+$/, 'a duration such as "90s", "15m", "2h" or "500ms"'),
+]);
+const Rate = z.union([
+  z.number().positive(),
+  z.string().regex(/^\d+(?:\.\d+)?\s*(?:bit|kbit|mbit|gbit|b|kb|mb|gb|bps|kbps|mbps|gbps)?(?:\/s)?$/i, 'a rate such as "64kbit", "16KB/s" or a number of bytes per second'),
+]);
+const Probability = z.number().min(0).max(1);
+export const CONFIDENCE = ["P", "O", "N", "S", "U"] as const;
+const Confidence = z.enum(CONFIDENCE);
+
+/** A list file: names (or addresses) loaded from disk, relative to the profile. */
+const ListFile = z.strictObject({
+  file: z.string().min(1),
+  format: z.enum(["plain", "csv", "rpz"]).optional(),
+  /** How bare names in the file match: exact name (default) or name plus all subdomains. */
+  mode: z.enum(["exact", "suffix"]).optional(),
+});
+/** Names: "example.org" exact, ".example.org" the name and all subdomains, "*.example.org" subdomains only. */
+const NameMatch = z.union([z.string().min(1), z.array(z.string().min(1)).min(1), ListFile]);
+const IpMatch = z.union([z.string().min(1), z.array(z.string().min(1)).min(1), ListFile]);
+const PortSpec = z.union([z.number().int().min(0).max(65535), z.string().regex(/^\d{1,5}-\d{1,5}$/, 'a port or a range "1000-2000"')]);
+const KeywordMatch = z.union([
+  z.string().min(1),
+  z.array(z.string().min(1)).min(1),
+  z.strictObject({ any: z.array(z.string().min(1)).min(1), ignoreCase: z.boolean().optional() }),
+]);
+const StrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+export const PROTOCOLS = ["tcp", "udp", "dns", "http", "tls", "quic", "ssh", "openvpn", "encrypted", "unknown"] as const;
+export const SERVICES = ["whatsapp", "viber", "sms", "telegram", "voice"] as const;
+
+export const MatchSchema = z
+  .strictObject({
+    domain: NameMatch.optional(),
+    host: NameMatch.optional(),
+    sni: NameMatch.optional(),
+    url: StrList.optional(),
+    keyword: KeywordMatch.optional(),
+    ip: IpMatch.optional(),
+    port: z.union([PortSpec, z.array(PortSpec).min(1)]).optional(),
+    protocol: z.union([z.enum(PROTOCOLS), z.array(z.enum(PROTOCOLS)).min(1)]).optional(),
+    fingerprint: StrList.optional(),
+    service: z.union([z.enum(SERVICES), z.array(z.enum(SERVICES)).min(1)]).optional(),
+    /** Matches everything the rule's networks send (a shutdown). */
+    all: z.literal(true).optional(),
+  })
+  .refine((m) => Object.values(m).some((v) => v !== undefined), { message: "match needs at least one matcher (domain, host, sni, url, keyword, ip, port, protocol, fingerprint, service or all)" });
+
+/** Actions written as a bare word. */
+export const SIMPLE_ACTIONS = [
+  "allow", "nxdomain", "refused", "servfail", "empty", "truncate", "drop", "rst", "fin",
+  "tls-alert", "throttle", "mitm", "shutdown", "outage", "reject", "queue",
+] as const;
+
+const IpAddressList = z.array(z.string().min(1)).min(1);
+/** Actions written as a one-key map with parameters. */
+export const PARAM_ACTIONS = {
+  spoof: z.union([IpAddressList, z.strictObject({ addresses: IpAddressList, ttl: z.number().int().min(0).optional() })]),
+  blockpage: z.strictObject({
+    status: z.number().int().min(100).max(599).optional(),
+    reason: z.string().optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    body: z.string().optional(),
+    /** Shorthand for a redirect: sets Location (status defaults to 302). */
+    location: z.string().optional(),
+  }),
+  drop: z.strictObject({ timeout: Duration.optional() }),
+  "tls-alert": z.strictObject({ alert: z.union([z.number().int().min(0).max(255), z.string()]).optional() }),
+  throttle: z.strictObject({
+    rate: Rate.optional(),
+    delay: Duration.optional(),
+    loss: Probability.optional(),
+    stall: Duration.optional(),
+    afterBytes: z.number().int().min(0).optional(),
+  }),
+  mitm: z.strictObject({ ca: z.string().min(1), copySubject: z.boolean().optional() }),
+  outage: z.strictObject({ mode: z.enum(["refuse", "silent"]).optional() }),
+  reject: z.strictObject({ error: z.string().optional(), status: z.number().int().optional() }),
+  queue: z.strictObject({ maxMessages: z.number().int().positive().optional() }),
+  truncate: z.strictObject({}),
+  shutdown: z.strictObject({}),
+} as const;
+export type ParamActionName = keyof typeof PARAM_ACTIONS;
+export const ACTION_NAMES = [...new Set<string>([...SIMPLE_ACTIONS, ...Object.keys(PARAM_ACTIONS)])].sort();
+
+export const ActionSchema = z.union([
+  z.enum(SIMPLE_ACTIONS),
+  ...Object.entries(PARAM_ACTIONS).map(([name, params]) => z.strictObject({ [name]: params })),
+] as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]]);
+
+export const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
+export const WindowSchema = z
+  .strictObject({
+    /** Absolute bounds: with an offset, or wall-clock time in `timezone` (default: the profile's). */
+    start: z.string().optional(),
+    end: z.string().optional(),
+    /** Every day between two local wall-clock times; crosses midnight when to < from. */
+    daily: z.strictObject({ from: z.string(), to: z.string(), days: z.array(z.enum(DAYS)).min(1).optional() }).optional(),
+    /** On for `on`, off for `off`, repeating from `anchor` (default: the window's or profile's start). */
+    intermittent: z.strictObject({ on: Duration, off: Duration, anchor: z.string().optional() }).optional(),
+    /** Relative to the instant the lab started (lab time), for CI fixtures. */
+    relative: z.strictObject({ after: Duration.optional(), for: Duration.optional() }).optional(),
+    timezone: z.string().optional(),
+  })
+  .refine((w) => w.start || w.end || w.daily || w.intermittent || w.relative, {
+    message: "a window needs start/end, daily, intermittent or relative",
+  });
+
+export const ResidualSchema = z.strictObject({
+  seconds: z.number().positive(),
+  /** 3-tuple: client address, server address, server port; 4-tuple adds the client port. */
+  key: z.enum(["3-tuple", "4-tuple"]).optional(),
+  /** Each blocked retry restarts the timer (Kazakhstan 2021-24). */
+  renew: z.boolean().optional(),
+});
+
+export const RuleSchema = z.strictObject({
+  id: ID,
+  description: z.string().optional(),
+  match: MatchSchema,
+  action: ActionSchema,
+  window: z.union([WindowSchema, z.array(WindowSchema).min(1)]).optional(),
+  networks: z.array(ID).min(1).optional(),
+  seed: ID.optional(),
+  confidence: Confidence.optional(),
+  probability: Probability.optional(),
+  residual: ResidualSchema.optional(),
+});
+
+export const DpiSchema = z.strictObject({
+  /** first-segment: judge only the first chunk the client sent; reassemble: buffer up to limits. */
+  inspect: z.enum(["first-segment", "reassemble"]).optional(),
+  reassembleBytes: z.number().int().positive().optional(),
+  reassembleTimeout: Duration.optional(),
+  hostCase: z.enum(["insensitive", "sensitive"]).optional(),
+  direction: z.enum(["client", "server", "both"]).optional(),
+});
+
+export const VariantSchema = z.strictObject({
+  description: z.string().optional(),
+  confidence: Confidence.optional(),
+  /** Rules added, or replacing the base rule with the same id. */
+  rules: z.array(RuleSchema).optional(),
+  /** Base rule ids switched off in this variant. */
+  disable: z.array(ID).optional(),
+});
+
+export const OBSERVATIONS = [
+  "dns", "tcp_ip", "http-failure", "http-diff", "false",
+  "tls-timeout", "tls-reset", "mitm", "throttled", "service-unavailable", "residual", "blockpage",
+] as const;
+export const ExpectSchema = z.strictObject({
+  target: z.string().min(1),
+  observe: z.enum(OBSERVATIONS),
+  networks: z.array(ID).min(1).optional(),
+  at: z.string().optional(),
+  variant: z.string().optional(),
+  note: z.string().optional(),
+});
+
+export const WorldSchema = z.strictObject({
+  /** Names pinned to addresses ("*.wordpress.com": [...]), so that IP blocks hit what they hit. */
+  hosts: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
+  /** Names that do not exist (NXDOMAIN from the world itself). */
+  nonexistent: z.array(z.string().min(1)).optional(),
+});
+
+export const ProfileSchema = z.strictObject({
+  $schema: z.string().optional(),
+  id: ID,
+  title: z.string().min(1),
+  country: z.string().regex(/^[A-Z]{2}$/, "an ISO 3166-1 alpha-2 code such as KZ (ZZ for examples)"),
+  timezone: z.string().min(1),
+  period: z.strictObject({ start: z.string(), end: z.string().optional() }),
+  description: z.string().optional(),
+  networks: z.array(ID).min(1),
+  sources: z.array(ID).optional(),
+  confidence: Confidence.optional(),
+  dpi: DpiSchema.optional(),
+  world: WorldSchema.optional(),
+  rules: z.array(RuleSchema),
+  variants: z.record(ID, VariantSchema).optional(),
+  expect: z.array(ExpectSchema).optional(),
+});
+
+export type ProfileDoc = z.infer<typeof ProfileSchema>;
+export type RuleDoc = z.infer<typeof RuleSchema>;
+export type MatchDoc = z.infer<typeof MatchSchema>;
+export type WindowDoc = z.infer<typeof WindowSchema>;
+export type DpiDoc = z.infer<typeof DpiSchema>;
+export type ExpectDoc = z.infer<typeof ExpectSchema>;
+export type ListFileDoc = z.infer<typeof ListFile>;
+
+/** Named fingerprints the interceptor's classifier reports; "ja3:<md5>" and "ja4:<id>" are also accepted. */
+export const FINGERPRINT_NAMES = ["tor-2012", "openvpn", "ssh", "fully-encrypted", "http", "tls"] as const;
