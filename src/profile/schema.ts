@@ -129,7 +129,8 @@ export const RuleSchema = z.strictObject({
   match: MatchSchema,
   action: ActionSchema,
   window: z.union([WindowSchema, z.array(WindowSchema).min(1)]).optional(),
-  networks: z.array(ID).min(1).optional(),
+  /** Networks the rule applies to (default: all of the profile's); "*" for any network. */
+  networks: z.array(z.union([ID, z.literal("*")])).min(1).optional(),
   seed: ID.optional(),
   confidence: Confidence.optional(),
   probability: Probability.optional(),

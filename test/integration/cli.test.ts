@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cli, exited, upJson, ROOT } from "../helpers/cli.js";
+import { tempDir } from "../helpers/profiles.js";
+
+describe("chokepoint CLI", () => {
+  it("list --json lists the profiles", () => {
+    const r = cli(["list", "--json"]);
+    expect(r.code).toBe(0);
+    const list = JSON.parse(r.stdout) as { id: string; country: string; kind: string }[];
+    expect(list.map((p) => p.id)).toEqual(expect.arrayContaining(["example-basics", "kz-2012-tor-dpi", "kz-2014-02-13-almaty-messaging"]));
+    expect(list.find((p) => p.id === "kz-2012-tor-dpi")).toMatchObject({ country: "KZ", kind: "regime" });
+  });
+
+  it("validate: exit 0 for the example, five file:line:col lines and exit 1 for five mistakes", () => {
+    expect(cli(["validate", "profiles/examples/example-basics.yaml"]).code).toBe(0);
+    const dir = tempDir();
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, readFileSync(join(ROOT, "profiles/examples/example-basics.yaml"), "utf8")
+      .replace("action: nxdomain", "action: nxdomian")
+      .replace('"2020-01-01T00:00:00Z"', '"2020-01-01T27:00:00Z"')
+      .replace("timezone: UTC", "timezone: Asia/Nowhere")
+      .replace("id: evening", "id: dns-nx")
+      .replace("    action: rst", "    action: rst\n    seed: no-such-event"));
+    const r = cli(["validate", bad]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split("\n");
+    expect(lines).toHaveLength(5);
+    for (const l of lines) expect(l).toMatch(/^\S+bad\.yaml:\d+:\d+: \S/);
+  });
+
+  it("show prints the story, rules and sources; --json the resolved profile", () => {
+    const r = cli(["show", "kz-2012-tor-dpi"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/tor-clienthello: fingerprint tor-2012 -> drop/);
+    expect(r.stdout).toMatch(/kz-2012-03-tor-dpi: Tor's TLS handshake blocked/);
+    const j = JSON.parse(cli(["show", "kz-2012-tor-dpi", "--variant", "rst", "--json"]).stdout);
+    expect(j.variant).toBe("rst");
+    expect(j.rules[0].action).toEqual({ type: "rst" });
+    expect(j.period.start).toBe("2012-03-01T00:00:00+06:00");
+  });
+
+  it("suggests close ids for an unknown profile", () => {
+    const r = cli(["show", "kz-2012-tor"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/unknown profile "kz-2012-tor"; did you mean "kz-2012-tor-dpi"/);
+    const u = cli(["up", "--profile", "example-basic", "--json"]);
+    expect(u.code).toBe(1);
+    expect(u.stderr).toMatch(/did you mean "example-basics"/);
+  });
+
+  it("up --json prints one ready line, and stops cleanly with exit 0 on SIGTERM", async () => {
+    const { child, ready } = await upJson(["--profile", "example-basics", "--ports", "auto"]);
+    expect(ready.ready).toBe(true);
+    expect(typeof ready.endpoints).toBe("object");
+    child.kill("SIGTERM");
+    expect(await exited(child)).toBe(0);
+  });
+
+  it("up rejects bad options with a clear message", () => {
+    expect(cli(["up", "--profile", "example-basics", "--at", "tomorrow"]).stderr).toMatch(/not a date or date-time: "tomorrow"/);
+    expect(cli(["up", "--profile", "example-basics", "--ports", "99999"]).stderr).toMatch(/--ports takes "auto" or a base port/);
+    expect(cli(["up"]).stderr).toMatch(/name a regime/);
+    expect(cli(["up", "--country", "kz", "--at", "1990-01-01"]).stderr).toMatch(/no KZ profile covers/);
+  });
+});
