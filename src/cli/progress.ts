@@ -9,7 +9,8 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): (
     if (done < total && now - last < 100) return;
     last = now;
     const pct = total ? Math.floor((done / total) * 100) : 100;
-    stream.write(`\r\x1b[2K${what}: ${pct}% (${formatBytes(done)} of ${formatBytes(total)})`);
+    const amount = what.startsWith("loading") ? `${formatBytes(done)} of ${formatBytes(total)}` : `${done.toLocaleString("en")} of ${total.toLocaleString("en")} entries`;
+    stream.write(`\r\x1b[2K${what}: ${pct}% (${amount})`);
     if (done >= total) stream.write("\r\x1b[2K");
   };
 }

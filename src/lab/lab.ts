@@ -59,7 +59,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     ...(opts.speed !== undefined ? { speed: opts.speed } : {}),
     ...(opts.timeSource ? { source: opts.timeSource } : {}),
   });
-  const policy = compilePolicy(profiles, { labStart: clock.startedAt });
+  const policy = compilePolicy(profiles, {
+    labStart: clock.startedAt,
+    ...(opts.onProgress ? { onProgress: (done: number, total: number) => opts.onProgress!("compiling rules", done, total) } : {}),
+  });
   const network = opts.network ?? profiles[0]?.networks[0] ?? "default";
   const eventLog = new EventLog(opts.events);
   const endpoints: Endpoints = {};

@@ -37,6 +37,8 @@ interface Compiled {
 export interface CompileOptions {
   /** Lab time at which the lab started, for `relative` windows (default 0). */
   labStart?: number;
+  /** Called as rules are indexed (entries done, entries in all), for progress on big lists. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface PolicyStats { rules: number; names: number; addresses: number; keywords: number }
@@ -67,8 +69,13 @@ export class Policy {
     this.labStart = opts.labStart ?? 0;
     const rules: Rule[] = [];
     let names = 0, addresses = 0;
+    const size = (r: Rule): number => (r.match.domain?.length ?? 0) + (r.match.host?.length ?? 0) + (r.match.sni?.length ?? 0) + (r.match.ip?.length ?? 0) + 1;
+    const total = profiles.reduce((n, p) => n + p.rules.reduce((m, r) => m + size(r), 0), 0);
+    let done = 0;
     for (const p of profiles) {
       for (const rule of p.rules) {
+        done += size(rule);
+        opts.onProgress?.(done, total);
         const idx = rules.length;
         rules.push(rule);
         this.compiled.push(this.compileRule(p, rule));
