@@ -8,6 +8,7 @@ import { listCommand } from "./commands/list.js";
 import { showCommand } from "./commands/show.js";
 import { validateCommand } from "./commands/validate.js";
 import { upCommand } from "./commands/up.js";
+import { caCommand } from "./commands/ca.js";
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
 
@@ -21,5 +22,6 @@ listCommand(program);
 showCommand(program);
 validateCommand(program);
 upCommand(program);
+caCommand(program);
 
 await program.parseAsync(process.argv);

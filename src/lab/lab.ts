@@ -7,6 +7,10 @@ import { compilePolicy, type Policy } from "../policy/engine.js";
 import type { Observation, Verdict } from "../policy/types.js";
 import type { Profile } from "../profile/model.js";
 import { parseInstant } from "../util/time.js";
+import { Pki, defaultConfdir } from "../pki/pki.js";
+import { buildWorld } from "../world/build.js";
+import { Origin } from "../world/origin.js";
+import type { World } from "../world/world.js";
 import type { Endpoints, LabOptions } from "./options.js";
 import { selectProfiles } from "./profiles.js";
 
@@ -18,6 +22,12 @@ export interface Lab {
   clock: LabClock;
   policy: Policy;
   profiles: readonly Profile[];
+  /** Who answers behind the censor. */
+  world: World;
+  /** The lab CA and state CAs (in `confdir`). */
+  pki: Pki;
+  /** The world's origin server (lab world only): HTTP, HTTPS, DoH stand-ins, TCP echo. */
+  origin?: Origin;
   /** Network of clients that name none. */
   network: string;
   /** Asks the censor about an observation, as a component would, and records the decision. */
@@ -64,6 +74,13 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     ...(opts.onProgress ? { onProgress: (done: number, total: number) => opts.onProgress!("compiling rules", done, total) } : {}),
   });
   const network = opts.network ?? profiles[0]?.networks[0] ?? "default";
+  const world = buildWorld(profiles, { mode: opts.world ?? "lab" });
+  const pki = new Pki(opts.confdir ?? defaultConfdir());
+  let origin: Origin | undefined;
+  if (world.mode === "lab") {
+    origin = new Origin(world, pki);
+    await origin.listen("127.0.0.1", 0);
+  }
   const eventLog = new EventLog(opts.events);
   const endpoints: Endpoints = {};
 
@@ -78,6 +95,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     clock,
     policy,
     profiles,
+    world,
+    pki,
+    ...(origin ? { origin } : {}),
     network,
     decide(obs, o = {}) {
       const net = o.network ?? network;
@@ -102,6 +122,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         process.off("SIGINT", signals);
         process.off("SIGTERM", signals);
       }
+      await origin?.close();
       eventLog.close();
     },
   };

@@ -259,7 +259,7 @@ class Checker {
         hostCase: dpi.hostCase ?? DEFAULT_DPI.hostCase,
         direction: dpi.direction ?? DEFAULT_DPI.direction,
       },
-      world: { hosts: doc.world?.hosts ?? {}, nonexistent: doc.world?.nonexistent ?? [] },
+      world: { hosts: doc.world?.hosts ?? {}, nonexistent: doc.world?.nonexistent ?? [], certs: doc.world?.certs ?? {} },
       rules: rules.filter((r): r is Rule => r !== undefined),
       variants: Object.fromEntries(Object.entries(doc.variants ?? {}).map(([k, v]) => [k, {
         ...(v.description ? { description: v.description } : {}), ...(v.confidence ? { confidence: v.confidence } : {}),

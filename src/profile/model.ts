@@ -89,7 +89,7 @@ export interface Profile {
   sources: string[];
   confidence?: Confidence;
   dpi: Dpi;
-  world: { hosts: Record<string, string[]>; nonexistent: string[] };
+  world: { hosts: Record<string, string[]>; nonexistent: string[]; certs: Record<string, string> };
   rules: Rule[];
   variants: Record<string, { description?: string; confidence?: Confidence }>;
   /** The variant these rules were resolved with, if any. */

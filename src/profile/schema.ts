@@ -173,6 +173,8 @@ export const WorldSchema = z.strictObject({
   hosts: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
   /** Names that do not exist (NXDOMAIN from the world itself). */
   nonexistent: z.array(z.string().min(1)).optional(),
+  /** Names whose origin presents a broken certificate. */
+  certs: z.record(z.string(), z.enum(["valid", "expired", "not-yet-valid", "wrong-name", "self-signed"])).optional(),
 });
 
 export const ProfileSchema = z.strictObject({

@@ -65,3 +65,29 @@ describe("chokepoint CLI", () => {
     expect(cli(["up", "--country", "kz", "--at", "1990-01-01"]).stderr).toMatch(/no KZ profile covers/);
   });
 });
+
+describe("chokepoint ca", () => {
+  it("path creates the CA under --confdir (key 0600) and reuses it; export writes pem, der and p12", async () => {
+    const { statSync, readFileSync: read } = await import("node:fs");
+    const dir = tempDir();
+    const p = cli(["ca", "path", "--confdir", dir]);
+    expect(p.code).toBe(0);
+    const file = p.stdout.trim();
+    expect(file).toBe(join(dir, "ca", "lab.pem"));
+    expect(statSync(join(dir, "ca", "lab.key")).mode & 0o777).toBe(0o600);
+    const first = read(file, "utf8");
+    expect(cli(["ca", "path", "--confdir", dir]).stdout.trim()).toBe(file);
+    expect(read(file, "utf8")).toBe(first);
+    expect(cli(["ca", "export", "--confdir", dir]).stdout).toBe(first);
+    const der = join(dir, "ca.cer");
+    expect(cli(["ca", "export", "--confdir", dir, "--format", "der", "--out", der]).code).toBe(0);
+    const { X509Certificate } = await import("node:crypto");
+    expect(new X509Certificate(read(der)).subject).toContain("CN=chokepoint lab CA");
+    expect(cli(["ca", "export", "--confdir", dir, "--format", "p12", "--out", join(dir, "ca.p12")]).code).toBe(0);
+    expect(statSync(join(dir, "ca.p12")).size).toBeGreaterThan(500);
+    const q = cli(["ca", "export", "--confdir", dir, "--ca", "qaznet"]);
+    expect(new X509Certificate(q.stdout).subject).toBe("CN=Qaznet Trust Network");
+    expect(cli(["ca", "export", "--confdir", dir, "--format", "pdf"]).stderr).toMatch(/--format takes pem, der or p12/);
+    expect(cli(["ca", "path", "--confdir", dir, "--ca", "nope"]).stderr).toMatch(/unknown certificate authority "nope"/);
+  });
+});

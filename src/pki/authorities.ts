@@ -1,0 +1,60 @@
+// The certificate authorities the lab can sign with: its own lab CA (origins) and stand-ins
+// for the state roots of interception regimes, with the documented subject and validity of
+// the real roots (regimes.md appendix A; OONI 2024) and keys of our own.
+
+export interface AuthoritySpec {
+  id: string;
+  subject: { CN: string; O?: string; C?: string };
+  /** Fixed validity (documented roots); absent = from creation for `years`. */
+  notBefore?: string;
+  notAfter?: string;
+  years?: number;
+  /** Leaves are issued by a short-lived intermediate of this many days (ISCA 2021-24: 75). */
+  intermediateDays?: number;
+  intermediateSubject?: { CN: string; O?: string; C?: string };
+  description: string;
+  seed?: string;
+}
+
+export const AUTHORITIES: AuthoritySpec[] = [
+  {
+    id: "lab",
+    subject: { CN: "chokepoint lab CA", O: "chokepoint" },
+    years: 10,
+    description: "the lab's own CA: signs the world's origin certificates (install it to trust the lab world)",
+  },
+  {
+    id: "kz-2015-national",
+    subject: { CN: "НЕГІЗГІ КУӘЛАНДЫРУШЫ ОРТАЛЫҚ", C: "KZ" },
+    notBefore: "2015-07-27T04:47:00Z",
+    notAfter: "2020-07-27T04:47:00Z",
+    description: "stand-in for the 2015-16 'national security certificate' root (no interception confirmed; expired)",
+  },
+  {
+    id: "qaznet",
+    subject: { CN: "Qaznet Trust Network" },
+    notBefore: "2016-02-02T05:41:00Z",
+    notAfter: "2046-02-02T05:41:00Z",
+    description: "stand-in for the root of the July-August 2019 interception (Kazakhtelecom, SNI-triggered)",
+  },
+  {
+    id: "isca-2020",
+    subject: { CN: "Information Security Certification Authority CA" },
+    notBefore: "2020-02-28T04:08:03Z",
+    notAfter: "2040-02-28T04:08:03Z",
+    description: "stand-in for the root of the December 2020 Nur-Sultan exercise",
+  },
+  {
+    id: "isca",
+    subject: { CN: "Information Security Certification Authority" },
+    notBefore: "2020-02-28T05:39:00Z",
+    notAfter: "2050-02-28T05:39:00Z",
+    intermediateDays: 75,
+    intermediateSubject: { CN: "Information Security Certification Authority", O: "ISCA" },
+    description: "stand-in for the 2021-24 ISCA roots; leaves come from 75-day intermediates (O=ISCA)",
+  },
+];
+
+export function authoritySpec(id: string): AuthoritySpec | undefined {
+  return AUTHORITIES.find((a) => a.id === id);
+}

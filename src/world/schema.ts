@@ -1,0 +1,20 @@
+// World data files (world/*.yaml) and the world section of profiles share this shape.
+import { z } from "zod";
+import { ID } from "../profile/schema.js";
+
+export const CERT_KINDS = ["valid", "expired", "not-yet-valid", "wrong-name", "self-signed"] as const;
+
+export const WorldFileSchema = z.strictObject({
+  $schema: z.string().optional(),
+  id: ID,
+  description: z.string().optional(),
+  /** Names pinned to addresses: "name" exact, ".name" with subdomains, "*.name" subdomains only. */
+  hosts: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
+  /** Names that do not exist (NXDOMAIN), in the same notation. */
+  nonexistent: z.array(z.string().min(1)).optional(),
+  /** Names whose origin presents a broken certificate, for probes that test validation. */
+  certs: z.record(z.string(), z.enum(CERT_KINDS)).optional(),
+  /** Where each seed fact behind a pin comes from. */
+  seeds: z.array(ID).optional(),
+});
+export type WorldFileDoc = z.infer<typeof WorldFileSchema>;

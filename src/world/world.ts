@@ -1,0 +1,119 @@
+// The lab world: who answers behind the censor. Every name resolves deterministically, to
+// an address derived from the name in 198.19.0.0/16 and 2001:db8:19::/48, unless the world
+// pins it (world/*.yaml, a profile's `world:` section). Names under .invalid, and names the
+// world lists as nonexistent, do not exist.
+import { createHash } from "node:crypto";
+import { isIP } from "node:net";
+import { canonicalName } from "../policy/names.js";
+import type { WorldData } from "./data.js";
+
+export type RecordType = "A" | "AAAA";
+export interface WorldAnswer {
+  rcode: "NOERROR" | "NXDOMAIN";
+  answers: { type: RecordType; address: string; ttl: number }[];
+}
+
+export const WORLD_V4 = "198.19.0.0/16";
+export const WORLD_V6 = "2001:db8:19::/48";
+const TTL = 300;
+/** Usable host addresses in 198.19.0.0/16 (last octet 1-254). */
+const V4_SLOTS = 256 * 254;
+
+
+/** Pattern tables in name notation, looked up most specific first. */
+class PatternTable<T> {
+  private readonly exact = new Map<string, T>();
+  private readonly suffix = new Map<string, T>();
+  private readonly wildcard = new Map<string, T>();
+  constructor(entries: Record<string, T> | [string, T][]) {
+    for (const [pattern, value] of Array.isArray(entries) ? entries : Object.entries(entries)) {
+      const p = pattern.trim().toLowerCase();
+      if (p.startsWith("*.")) this.wildcard.set(p.slice(2), value);
+      else if (p.startsWith(".")) this.suffix.set(p.slice(1), value);
+      else this.exact.set(p, value);
+    }
+  }
+  get(name: string): T | undefined {
+    const e = this.exact.get(name);
+    if (e !== undefined) return e;
+    const s = this.suffix.get(name);
+    if (s !== undefined) return s;
+    for (let dot = name.indexOf("."); dot >= 0; dot = name.indexOf(".", dot + 1)) {
+      const parent = name.slice(dot + 1);
+      const v = this.wildcard.get(parent) ?? this.suffix.get(parent);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+}
+
+export class World {
+  readonly mode: "lab" | "internet";
+  private readonly pins: PatternTable<string[]>;
+  private readonly gone: PatternTable<true>;
+  private readonly certKinds: PatternTable<string>;
+  /** Derived IPv4 slots given to the names the world knows of, so that those never collide. */
+  private readonly reserved = new Map<number, string>();
+  private readonly assigned = new Map<string, number>();
+
+  constructor(data: WorldData, opts: { mode?: "lab" | "internet"; knownNames?: Iterable<string> } = {}) {
+    this.mode = opts.mode ?? "lab";
+    this.pins = new PatternTable(data.hosts);
+    this.gone = new PatternTable(data.nonexistent.map((n) => [n, true] as [string, true]));
+    this.certKinds = new PatternTable(data.certs);
+    // Known names take their slots in sorted order, probing past taken ones: deterministic
+    // for a given set of profiles, and collision-free among them.
+    const known = [...new Set([...(opts.knownNames ?? [])].map((n) => canonicalName(n.replace(/^\*?\./, ""))))].sort();
+    for (const name of known) {
+      if (this.pins.get(name)) continue;
+      const slot = this.probe(name);
+      this.reserved.set(slot, name);
+      this.assigned.set(name, slot);
+    }
+  }
+
+  private probe(name: string): number {
+    for (let i = 0; ; i++) {
+      const slot = hashInt(i === 0 ? name : `${name}#${i}`) % V4_SLOTS;
+      const owner = this.reserved.get(slot);
+      if (owner === undefined || owner === name) return slot;
+    }
+  }
+
+  exists(name: string): boolean {
+    const n = canonicalName(name);
+    return !(n === "invalid" || n.endsWith(".invalid") || this.gone.get(n));
+  }
+
+  /** The world's addresses for `name` (both families). */
+  addresses(name: string): { v4: string[]; v6: string[] } {
+    const n = canonicalName(name);
+    if (isIP(n)) return isIP(n) === 4 ? { v4: [n], v6: [] } : { v4: [], v6: [n] };
+    const pin = this.pins.get(n);
+    if (pin) return { v4: pin.filter((a) => isIP(a) === 4), v6: pin.filter((a) => isIP(a) === 6) };
+    const slot = this.assigned.get(n) ?? this.probe(n);
+    const v4 = `198.19.${Math.floor(slot / 254)}.${(slot % 254) + 1}`;
+    const h = createHash("sha256").update(n).digest();
+    const g = (i: number): string => h.readUInt16BE(i).toString(16);
+    return { v4: [v4], v6: [`2001:db8:19:${g(0)}:${g(2)}:${g(4)}:${g(6)}:${g(8)}`] };
+  }
+
+  /** Answers a query of type `qtype` (A, AAAA, ANY; other types: NOERROR with no data). */
+  answer(name: string, qtype: string): WorldAnswer {
+    if (!this.exists(name)) return { rcode: "NXDOMAIN", answers: [] };
+    const { v4, v6 } = this.addresses(name);
+    const answers: WorldAnswer["answers"] = [];
+    if (qtype === "A" || qtype === "ANY") for (const a of v4) answers.push({ type: "A", address: a, ttl: TTL });
+    if (qtype === "AAAA" || qtype === "ANY") for (const a of v6) answers.push({ type: "AAAA", address: a, ttl: TTL });
+    return { rcode: "NOERROR", answers };
+  }
+
+  /** Which certificate the origin presents for `name`. */
+  certKind(name: string): string {
+    return this.certKinds.get(canonicalName(name)) ?? "valid";
+  }
+}
+
+function hashInt(text: string): number {
+  return createHash("sha256").update(text).digest().readUInt32BE(0);
+}
