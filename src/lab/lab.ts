@@ -11,6 +11,11 @@ import { Pki, defaultConfdir } from "../pki/pki.js";
 import { buildWorld } from "../world/build.js";
 import { Origin } from "../world/origin.js";
 import type { World } from "../world/world.js";
+import { Resolver } from "../resolver/resolver.js";
+import { DnsListener } from "../resolver/listeners.js";
+import { Forwarder, systemResolvers } from "../resolver/forward.js";
+import type { LabContext } from "./context.js";
+import { portFor } from "./listen.js";
 import type { Endpoints, LabOptions } from "./options.js";
 import { selectProfiles } from "./profiles.js";
 
@@ -28,6 +33,8 @@ export interface Lab {
   pki: Pki;
   /** The world's origin server (lab world only): HTTP, HTTPS, DoH stand-ins, TCP echo. */
   origin?: Origin;
+  /** The censoring resolver (its counters in `resolver.stats`). */
+  resolver: Resolver;
   /** Network of clients that name none. */
   network: string;
   /** Asks the censor about an observation, as a component would, and records the decision. */
@@ -83,6 +90,39 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   }
   const eventLog = new EventLog(opts.events);
   const endpoints: Endpoints = {};
+  const ctx: LabContext = { policy, clock, world, pki, events: eventLog };
+  const listeners: { close(): Promise<void> }[] = [];
+  const host = opts.listen ?? "127.0.0.1";
+  const ports = opts.ports ?? "auto";
+  const networks = [network, ...new Set(profiles.flatMap((p) => p.networks).filter((n) => n !== network))];
+
+  let forwarder: Forwarder | undefined;
+  if (world.mode === "internet") {
+    const upstream = opts.upstream ?? systemResolvers()[0];
+    if (!upstream) throw new Error("--world internet needs an upstream resolver (none in /etc/resolv.conf; give --upstream ADDR)");
+    forwarder = new Forwarder(upstream);
+  }
+  const resolver = new Resolver(ctx, forwarder);
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(listeners.map((l) => l.close()));
+    forwarder?.close();
+    await origin?.close();
+  };
+  try {
+    // The default network on the documented port; every other network of the active
+    // profiles on a port of its own (a client's network is the listener it uses).
+    for (const net of networks) {
+      const l = new DnsListener(resolver, { network: net, host, port: net === network ? portFor("dns", ports) : 0 });
+      listeners.push(l);
+      const port = await l.listen();
+      if (net === network) endpoints.dns = { host, port };
+      else ((endpoints.networks ??= {})[net] ??= {}).dns = { host, port };
+    }
+  } catch (err) {
+    await stopAll();
+    eventLog.close();
+    throw err;
+  }
 
   let stopped = false;
   const signals = (): void => {
@@ -97,6 +137,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     profiles,
     world,
     pki,
+    resolver,
     ...(origin ? { origin } : {}),
     network,
     decide(obs, o = {}) {
@@ -122,7 +163,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         process.off("SIGINT", signals);
         process.off("SIGTERM", signals);
       }
-      await origin?.close();
+      await stopAll();
       eventLog.close();
     },
   };

@@ -27,6 +27,8 @@ export interface LabOptions {
   /** Append events to this JSON Lines file. */
   events?: string;
   world?: "lab" | "internet";
+  /** Upstream resolver for --world internet (default: the first in /etc/resolv.conf). */
+  upstream?: string;
   /** Config directory (lab CA and state); default ~/.chokepoint. */
   confdir?: string;
   /** Extra seed directories (the project's seeds/ is always loaded). */
@@ -41,10 +43,13 @@ export interface LabOptions {
 
 export interface Endpoint { host: string; port: number }
 export interface Endpoints {
+  /** Listeners of the default network. */
   dns?: Endpoint;
   httpProxy?: Endpoint;
   socks?: Endpoint;
   relay?: Endpoint;
   sms?: Endpoint;
   control?: Endpoint;
+  /** Listeners of the other networks of the active profiles (a client's network is the listener it uses). */
+  networks?: Record<string, { dns?: Endpoint; httpProxy?: Endpoint; socks?: Endpoint }>;
 }

@@ -2,8 +2,8 @@
 // application/dns-message) and the JSON APIs of dns.google (/resolve) and Cloudflare
 // (/dns-query with accept: application/dns-json). They answer from the world, so DoH
 // bypasses a censoring resolver unless a regime blocks these names.
-import dnsPacket from "dns-packet";
 import type { ServerResponse } from "node:http";
+import { RCODE, encodeResponse, parseQuery, typeName } from "../resolver/wire.js";
 import type { World } from "./world.js";
 import type { Req, Res } from "./pages.js";
 
@@ -18,16 +18,14 @@ function send(res: Res, status: number, type: string, body: Buffer | string): vo
 }
 
 function wireAnswer(world: World, query: Buffer): Buffer {
-  const q = dnsPacket.decode(query);
-  const question = q.questions?.[0];
-  if (!question) throw new Error("no question");
-  const a = world.answer(question.name, question.type);
-  return dnsPacket.encode({
-    id: 0, type: "response",
-    flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | (a.rcode === "NXDOMAIN" ? 3 : 0),
-    questions: [question],
-    answers: a.answers.map((r) => ({ name: question.name, type: r.type, ttl: r.ttl, class: "IN", data: r.address })),
-  } as dnsPacket.Packet);
+  const p = parseQuery(query);
+  if (!p.ok) {
+    if ("drop" in p) throw new Error(p.reason);
+    return encodeResponse(p.query ?? { id: p.id, opcode: p.opcode, rd: p.rd }, { rcode: p.rcode });
+  }
+  const q = p.query;
+  const a = world.answer(q.name, q.qtype === 255 ? "ANY" : typeName(q.qtype));
+  return encodeResponse(q, { rcode: a.rcode === "NXDOMAIN" ? RCODE.NXDOMAIN : RCODE.NOERROR, answers: a.answers });
 }
 
 function jsonAnswer(world: World, name: string, type: string): string {

@@ -85,9 +85,20 @@ export class World {
     return !(n === "invalid" || n.endsWith(".invalid") || this.gone.get(n));
   }
 
+  private readonly cache = new Map<string, { v4: string[]; v6: string[] }>();
+
   /** The world's addresses for `name` (both families). */
   addresses(name: string): { v4: string[]; v6: string[] } {
     const n = canonicalName(name);
+    const hit = this.cache.get(n);
+    if (hit) return hit;
+    const a = this.compute(n);
+    if (this.cache.size >= 100_000) this.cache.clear();
+    this.cache.set(n, a);
+    return a;
+  }
+
+  private compute(n: string): { v4: string[]; v6: string[] } {
     if (isIP(n)) return isIP(n) === 4 ? { v4: [n], v6: [] } : { v4: [], v6: [n] };
     const pin = this.pins.get(n);
     if (pin) return { v4: pin.filter((a) => isIP(a) === 4), v6: pin.filter((a) => isIP(a) === 6) };

@@ -21,6 +21,7 @@ interface UpOptions {
   events?: string;
   world: string;
   confdir?: string;
+  upstream?: string;
   json?: boolean;
 }
 
@@ -46,6 +47,7 @@ export function upCommand(program: Command): void {
     .option("--listen <addr>", "listen address", "127.0.0.1")
     .option("--events <file>", "append every decision to this JSON Lines file")
     .option("--world <lab|internet>", "who answers behind the censor", "lab")
+    .option("--upstream <addr>", "upstream resolver for --world internet (default: /etc/resolv.conf)")
     .option("--confdir <dir>", "configuration directory (lab CA); default ~/.chokepoint")
     .option("--json", "print one JSON line when ready ({\"ready\":true,\"endpoints\":...}) and no feed")
     .action(async (o: UpOptions) => {
@@ -69,6 +71,7 @@ export function upCommand(program: Command): void {
           ...(speed !== undefined ? { speed } : {}),
           ...(o.events ? { events: o.events } : {}),
           ...(o.confdir ? { confdir: o.confdir } : {}),
+          ...(o.upstream ? { upstream: o.upstream } : {}),
           ...(progress ? { onProgress: progress } : {}),
         };
         const lab = await startLab(opts);
@@ -82,7 +85,13 @@ export function upCommand(program: Command): void {
           `lab time ${formatInstant(lab.clock.now(), tz)} (${lab.clock.mode}${lab.clock.mode === "replay" ? `, x${lab.clock.speed}` : ""}), default network ${lab.network}, ${lab.policy.stats.rules} rules`,
         ];
         for (const p of lab.profiles) for (const r of p.rules.slice(0, 8)) lines.push(c.dim(`  ${p.id}/${r.id}: ${describeAction(r.action)}`));
-        for (const [name, ep] of Object.entries(lab.endpoints)) lines.push(`  ${name.padEnd(10)} ${ep.host}:${ep.port}`);
+        for (const [name, ep] of Object.entries(lab.endpoints)) {
+          if (name !== "networks") lines.push(`  ${name.padEnd(10)} ${(ep as { host: string }).host}:${(ep as { port: number }).port}  (network ${lab.network})`);
+        }
+        for (const [net, eps] of Object.entries(lab.endpoints.networks ?? {})) {
+          for (const [name, ep] of Object.entries(eps)) lines.push(`  ${name.padEnd(10)} ${ep.host}:${ep.port}  (network ${net})`);
+        }
+        if (lab.endpoints.dns) lines.push(c.dim(`  try: dig @${lab.endpoints.dns.host} -p ${lab.endpoints.dns.port} example.org`));
         if (!Object.keys(lab.endpoints).length) lines.push(c.dim("  (no listeners in this build yet: the censoring parts come with later releases)"));
         lines.push(c.dim("Ctrl-C stops the lab."));
         process.stdout.write(`${lines.join("\n")}\n`);

@@ -1,0 +1,96 @@
+// The resolver's sockets for one network: UDP, and TCP with RFC 1035 length framing
+// (several queries on one connection, answered as they come), idle timeouts, a cap on
+// connections and on message size.
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
+import { createServer, isIP, type Server, type Socket } from "node:net";
+import { bindUdp, listenTcp } from "../lab/listen.js";
+import type { Resolver } from "./resolver.js";
+
+export interface DnsListenerOptions {
+  network: string;
+  host: string;
+  port: number;
+  /** Close a TCP connection idle for this long (default 10 s). */
+  idleMs?: number;
+  maxTcpConnections?: number;
+}
+
+/** Largest query we accept over TCP; a DNS query is a few hundred bytes at most. */
+const MAX_TCP_MESSAGE = 4096;
+
+export class DnsListener {
+  private udp: UdpSocket | undefined;
+  private tcp: Server | undefined;
+  private readonly conns = new Set<Socket>();
+  port = 0;
+
+  constructor(private readonly resolver: Resolver, private readonly opts: DnsListenerOptions) {}
+
+  async listen(): Promise<number> {
+    const { host, network } = this.opts;
+    this.udp = createSocket({ type: isIP(host) === 6 ? "udp6" : "udp4", recvBufferSize: 4 << 20 });
+    this.port = await bindUdp(this.udp, host, this.opts.port, `resolver (udp) for ${network}`);
+    this.udp.on("error", () => undefined);
+    this.udp.on("message", (msg, rinfo) => {
+      const client = `${rinfo.address}:${rinfo.port}`;
+      const out = this.resolver.handle(msg, { network, client, transport: "udp" });
+      if (out instanceof Promise) void out.then((b) => b && this.udp?.send(b, rinfo.port, rinfo.address));
+      else if (out) this.udp!.send(out, rinfo.port, rinfo.address);
+    });
+    this.tcp = createServer((s) => this.accept(s));
+    this.tcp.on("error", () => undefined);
+    await listenTcp(this.tcp, host, this.port, `resolver (tcp) for ${network}`);
+    return this.port;
+  }
+
+  private accept(socket: Socket): void {
+    const stats = this.resolver.stats;
+    if (this.conns.size >= (this.opts.maxTcpConnections ?? 1000)) {
+      stats.tcpRefused++;
+      socket.destroy();
+      return;
+    }
+    stats.tcpConnections++;
+    this.conns.add(socket);
+    socket.on("close", () => this.conns.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.setNoDelay(true);
+    socket.setTimeout(this.opts.idleMs ?? 10_000, () => {
+      stats.tcpIdleTimeouts++;
+      socket.destroy();
+    });
+    const client = `${socket.remoteAddress}:${socket.remotePort}`;
+    let buf: Buffer = Buffer.alloc(0);
+    socket.on("data", (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0);
+        if (len < 12 || len > MAX_TCP_MESSAGE) {
+          stats.tcpOversized++;
+          socket.destroy();
+          return;
+        }
+        if (buf.length < 2 + len) break;
+        const msg = buf.subarray(2, 2 + len);
+        buf = buf.subarray(2 + len);
+        const out = this.resolver.handle(msg, { network: this.opts.network, client, transport: "tcp" });
+        if (out instanceof Promise) void out.then((b) => b && this.write(socket, b));
+        else if (out) this.write(socket, out);
+      }
+    });
+  }
+
+  private write(socket: Socket, msg: Buffer): void {
+    if (socket.destroyed) return;
+    const frame = Buffer.allocUnsafe(2 + msg.length);
+    frame.writeUInt16BE(msg.length, 0);
+    msg.copy(frame, 2);
+    socket.write(frame);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.conns) s.destroy();
+    this.udp?.close();
+    await new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r()));
+  }
+}

@@ -1,0 +1,234 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSocket } from "node:dgram";
+import { connect } from "node:net";
+import { join } from "node:path";
+import dnsPacket from "dns-packet";
+import { startLab, type Lab } from "../../src/index.js";
+import { writeFiles } from "../helpers/profiles.js";
+import { run } from "../helpers/tools.js";
+
+const ALL_ACTIONS = `
+id: dns-actions
+title: every DNS action
+country: ZZ
+timezone: UTC
+period: { start: "2020-01-01" }
+networks: [home, mobile]
+rules:
+  - { id: refused, match: { domain: refused.example }, action: refused }
+  - { id: servfail, match: { domain: servfail.example }, action: servfail }
+  - { id: empty, match: { domain: empty.example }, action: empty }
+  - { id: truncate, match: { domain: tc.example }, action: truncate }
+  - { id: spoof6, match: { domain: spoof6.example }, action: { spoof: { addresses: ["198.18.0.7", "2001:db8::7"], ttl: 30 } } }
+  - { id: half, match: { domain: coin.example }, probability: 0.5, action: nxdomain }
+  - { id: mobile-only, match: { domain: .mobile.example }, networks: [mobile], action: nxdomain }
+  - { id: later, match: { domain: later.example }, window: { relative: { after: 1h } }, action: nxdomain }
+  - { id: rst-name, match: { domain: rst.example }, action: rst }
+`;
+
+let lab: Lab;
+let basic: Lab;
+let dns: { host: string; port: number };
+
+const dig = async (l: Lab | { host: string; port: number }, args: string[]) => {
+  const ep = "endpoints" in l ? l.endpoints.dns! : l;
+  return run("dig", [`@${ep.host}`, "-p", String(ep.port), "+tries=1", "+time=2", ...args]);
+};
+
+beforeAll(async () => {
+  basic = await startLab({ profiles: ["example-basics"] });
+  dns = basic.endpoints.dns!;
+  const dir = writeFiles({ "p.yaml": ALL_ACTIONS });
+  lab = await startLab({ profiles: [join(dir, "p.yaml")], network: "home" });
+});
+afterAll(async () => { await basic.stop(); await lab.stop(); });
+
+describe("resolver with real dig (the example profile)", () => {
+  for (const mode of [[], ["+tcp"], ["+noedns"], ["+tcp", "+noedns"]]) {
+    const label = mode.join(" ") || "udp, edns";
+    it(`NXDOMAIN, spoof, timeout and the world's address (${label})`, async () => {
+      const nx = await dig(dns, [...mode, "nx.example.org"]);
+      expect(nx.stdout).toMatch(/status: NXDOMAIN/);
+      const spoof = await dig(dns, [...mode, "+short", "spoof.example.org"]);
+      expect(spoof.stdout.trim()).toBe("198.18.0.66");
+      const silent = await dig(dns, [...mode, "silent.example.org"]);
+      expect(silent.code).toBe(9);
+      expect(silent.stdout).toMatch(/timed out|no servers could be reached/);
+      const any = await dig(dns, [...mode, "+short", "anything.example"]);
+      expect(any.stdout.trim()).toBe(basic.world.addresses("anything.example").v4[0]);
+      const full = await dig(dns, [...mode, "anything.example"]);
+      if (mode.includes("+noedns")) expect(full.stdout).not.toMatch(/OPT PSEUDOSECTION/);
+      else expect(full.stdout).toMatch(/EDNS: version: 0, flags:; udp: 1232/);
+    });
+  }
+
+  it("preserves the question's case, echoes the ID, answers AAAA, TXT, HTTPS, ANY and CNAME", async () => {
+    const r = await dig(dns, ["MiXeD.ExAmPlE.org"]);
+    expect(r.stdout).toMatch(/;MiXeD\.ExAmPlE\.org\.\s+IN\s+A/);
+    expect(r.stdout).toMatch(/MiXeD\.ExAmPlE\.org\.\s+300\s+IN\s+A\s+198\.19\./);
+    const aaaa = await dig(dns, ["+short", "AAAA", "anything.example"]);
+    expect(aaaa.stdout.trim()).toMatch(/^2001:db8:19:/);
+    for (const t of ["TXT", "HTTPS", "CNAME", "MX"]) {
+      const n = await dig(dns, [t, "anything.example"]);
+      expect(n.stdout).toMatch(/status: NOERROR/);
+      expect(n.stdout).toMatch(/ANSWER: 0,/);
+    }
+    const anyq = await dig(dns, ["ANY", "anything.example"]);
+    expect(anyq.stdout).toMatch(/ANSWER: 2,/);
+    expect((await dig(dns, ["x.invalid"])).stdout).toMatch(/status: NXDOMAIN/);
+  });
+
+  it("records one event per query with name, type, network, client, action, rule", async () => {
+    const seen: Record<string, unknown>[] = [];
+    const unsub = basic.eventLog.subscribe((e) => seen.push(e as unknown as Record<string, unknown>));
+    await dig(dns, ["+short", "spoof.example.org"]);
+    await dig(dns, ["+short", "+tcp", "fine.example"]);
+    unsub();
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toMatchObject({ component: "resolver", network: "default", action: "spoof", rule: "dns-spoof", profile: "example-basics", observation: { name: "spoof.example.org", qtype: "A", transport: "udp" } });
+    expect(String(seen[0]!.client)).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(seen[1]).toMatchObject({ action: "allow", observation: { name: "fine.example", transport: "tcp" } });
+  });
+});
+
+describe("resolver actions", () => {
+  it("refused, servfail, empty, spoof by type, and rst enacted as silence", async () => {
+    expect((await dig(lab, ["refused.example"])).stdout).toMatch(/status: REFUSED/);
+    expect((await dig(lab, ["servfail.example"])).stdout).toMatch(/status: SERVFAIL/);
+    const empty = await dig(lab, ["empty.example"]);
+    expect(empty.stdout).toMatch(/status: NOERROR/);
+    expect(empty.stdout).toMatch(/ANSWER: 0,/);
+    expect((await dig(lab, ["+short", "spoof6.example"])).stdout.trim()).toBe("198.18.0.7");
+    expect((await dig(lab, ["+short", "AAAA", "spoof6.example"])).stdout.trim()).toBe("2001:db8::7");
+    expect((await dig(lab, ["spoof6.example"])).stdout).toMatch(/spoof6\.example\.\s+30\s+IN\s+A/);
+    expect((await dig(lab, ["rst.example"])).code).toBe(9);
+  });
+
+  it("truncate sets TC over UDP, and the retry over TCP gets the answer", async () => {
+    const noRetry = await dig(lab, ["+ignore", "tc.example"]);
+    expect(noRetry.stdout).toMatch(/flags: qr tc rd ra/);
+    const withRetry = await dig(lab, ["tc.example"]);
+    expect(withRetry.stdout).toMatch(/Truncated, retrying in TCP mode/);
+    expect(withRetry.stdout).toMatch(/tc\.example\.\s+300\s+IN\s+A\s+198\.19\./);
+  });
+
+  it("probability blocks a share of queries", async () => {
+    let nx = 0;
+    for (let i = 0; i < 40; i++) if ((await dig(lab, ["coin.example"])).stdout.includes("NXDOMAIN")) nx++;
+    expect(nx).toBeGreaterThan(5);
+    expect(nx).toBeLessThan(35);
+  });
+
+  it("applies rules per network (which listener) and per window", async () => {
+    expect((await dig(lab, ["a.mobile.example"])).stdout).toMatch(/status: NOERROR/);
+    const mobile = lab.endpoints.networks!.mobile!.dns!;
+    expect((await dig(mobile, ["a.mobile.example"])).stdout).toMatch(/status: NXDOMAIN/);
+    expect((await dig(lab, ["later.example"])).stdout).toMatch(/status: NOERROR/);
+    lab.clock.seek(lab.clock.now() + 3_600_000);
+    expect((await dig(lab, ["later.example"])).stdout).toMatch(/status: NXDOMAIN/);
+  });
+});
+
+describe("resolver protocol details and bad input", () => {
+  const tcpExchange = (frames: Buffer[], wait = 500): Promise<Buffer[]> => new Promise((resolve) => {
+    const s = connect(dns.port, dns.host, () => s.write(Buffer.concat(frames)));
+    let buf = Buffer.alloc(0);
+    const out: Buffer[] = [];
+    s.on("data", (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        out.push(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+      }
+      if (out.length === frames.length) s.end();
+    });
+    s.on("close", () => resolve(out));
+    s.on("error", () => resolve(out));
+    setTimeout(() => { s.destroy(); resolve(out); }, wait);
+  });
+  const frame = (msg: Buffer): Buffer => Buffer.concat([Buffer.from([msg.length >> 8, msg.length & 0xff]), msg]);
+  const q = (name: string, id: number) => dnsPacket.encode({ type: "query", id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type: "A", class: "IN" }] } as dnsPacket.Packet);
+
+  it("answers several queries on one TCP connection, each with its ID", async () => {
+    const replies = await tcpExchange([frame(q("one.example", 1)), frame(q("nx.example.org", 2)), frame(q("three.example", 3))]);
+    expect(replies.map((r) => dnsPacket.decode(r).id)).toEqual([1, 2, 3]);
+    expect(dnsPacket.decode(replies[1]!).rcode).toBe("NXDOMAIN");
+  });
+
+  it("closes TCP connections with an oversized length, and counts it", async () => {
+    const before = basic.resolver.stats.tcpOversized;
+    const replies = await tcpExchange([Buffer.from([0xff, 0xff, 1, 2, 3])]);
+    expect(replies).toEqual([]);
+    expect(basic.resolver.stats.tcpOversized).toBe(before + 1);
+  });
+
+  it("times out TCP clients that connect and send nothing", async () => {
+    const { DnsListener } = await import("../../src/resolver/listeners.js");
+    const l = new DnsListener(basic.resolver, { network: "default", host: "127.0.0.1", port: 0, idleMs: 300 });
+    const port = await l.listen();
+    const before = basic.resolver.stats.tcpIdleTimeouts;
+    const closedAfter = await new Promise<number>((resolve) => {
+      const t0 = Date.now();
+      const s = connect(port, "127.0.0.1");
+      s.on("close", () => resolve(Date.now() - t0));
+      s.on("error", () => undefined);
+    });
+    expect(closedAfter).toBeGreaterThanOrEqual(250);
+    expect(basic.resolver.stats.tcpIdleTimeouts).toBe(before + 1);
+    await l.close();
+  });
+
+  it("answers FORMERR / NOTIMP as a real server would, and drops what cannot be answered", async () => {
+    const sock = createSocket("udp4");
+    const ask = (msg: Buffer): Promise<Buffer | null> => new Promise((resolve) => {
+      const t = setTimeout(() => { sock.removeAllListeners("message"); resolve(null); }, 300);
+      sock.once("message", (m) => { clearTimeout(t); resolve(m); });
+      sock.send(msg, dns.port, dns.host);
+    });
+    const good = q("x.example", 99);
+    const zeroQ = Buffer.from(good); zeroQ.writeUInt16BE(0, 4);
+    expect(dnsPacket.decode((await ask(zeroQ))!).rcode).toBe("FORMERR");
+    const op = Buffer.from(good); op[2] = (op[2]! & 0x87) | (2 << 3);
+    expect(dnsPacket.decode((await ask(op))!).rcode).toBe("NOTIMP");
+    const loop = Buffer.concat([good.subarray(0, 12), Buffer.from([0xc0, 0x0c, 0, 1, 0, 1])]);
+    const lr = (await ask(loop))!;
+    expect(lr.readUInt16BE(0)).toBe(99);
+    expect(lr[3]! & 0xf).toBe(1);
+    expect(await ask(Buffer.from([1, 2, 3]))).toBeNull();
+    sock.close();
+    expect(basic.resolver.stats.malformed).toBeGreaterThanOrEqual(4);
+  });
+
+  it("survives 100,000 random and mutated packets, then answers a normal query correctly", async () => {
+    let seed = 20261122;
+    const rand = (): number => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const seeds = [q("fuzz.example", 1), q("nx.example.org", 2), dnsPacket.encode({ type: "query", id: 3, questions: [{ name: "a.b.c", type: "AAAA", class: "IN" }], additionals: [{ type: "OPT", name: ".", udpPayloadSize: 4096 } as unknown as dnsPacket.Answer] } as dnsPacket.Packet)];
+    const sock = createSocket("udp4");
+    sock.on("message", () => undefined);
+    await new Promise<void>((r) => sock.bind(0, "127.0.0.1", () => r()));
+    const before = basic.resolver.stats.malformed + basic.resolver.stats.queries;
+    for (let i = 0; i < 100_000; i++) {
+      let pkt: Buffer;
+      if (i % 3 === 0) {
+        pkt = Buffer.alloc(Math.floor(rand() * 600));
+        for (let j = 0; j < pkt.length; j++) pkt[j] = Math.floor(rand() * 256);
+      } else {
+        pkt = Buffer.from(seeds[i % seeds.length]!);
+        const flips = 1 + Math.floor(rand() * 6);
+        for (let f = 0; f < flips; f++) pkt[Math.floor(rand() * pkt.length)] = Math.floor(rand() * 256);
+        if (rand() < 0.2) pkt = pkt.subarray(0, Math.floor(rand() * pkt.length));
+      }
+      sock.send(pkt, dns.port, dns.host);
+      // Pace the sender (same process as the resolver) so the kernel's receive buffer does not
+      // overflow: every 20 packets, let the resolver drain its socket.
+      if (i % 20 === 19) await new Promise((r) => setImmediate(r));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    sock.close();
+    const handled = basic.resolver.stats.malformed + basic.resolver.stats.queries - before;
+    expect(handled).toBeGreaterThan(95_000); // UDP may lose a few; the rest must have been judged
+    const ok = await dig(dns, ["+short", "after.fuzz.example"]);
+    expect(ok.stdout.trim()).toBe(basic.world.addresses("after.fuzz.example").v4[0]);
+    expect((await dig(dns, ["nx.example.org"])).stdout).toMatch(/NXDOMAIN/);
+  });
+});
