@@ -19,6 +19,9 @@ export interface ClockOptions {
 
 export interface ClockState { labTime: number; speed: number; paused: boolean; mode: ClockMode }
 
+/** Everything needed to rebuild a clock in another process (same machine, same real time). */
+export interface ClockSnapshot { mode: ClockMode; startedAt: number; anchorLab: number; anchorReal: number; speed: number; paused: boolean }
+
 export class LabClock extends EventEmitter {
   readonly mode: ClockMode;
   /** Lab time when the lab started, for windows relative to lab start. */
@@ -92,6 +95,26 @@ export class LabClock extends EventEmitter {
     this.rebase();
     this.speedValue = speed;
     this.emit("change", this.state());
+  }
+
+  snapshot(): ClockSnapshot {
+    return { mode: this.mode, startedAt: this.startedAt, anchorLab: this.anchorLab, anchorReal: this.anchorReal, speed: this.speedValue, paused: this.pausedValue };
+  }
+
+  /** A clock that follows `snap` (a helper process's copy of the lab's clock). */
+  static fromSnapshot(snap: ClockSnapshot): LabClock {
+    const c = new LabClock(snap.mode === "pinned" ? { at: snap.startedAt } : snap.mode === "replay" ? { from: snap.startedAt } : {});
+    Object.assign(c, { startedAt: snap.startedAt });
+    c.restore(snap);
+    return c;
+  }
+
+  /** Takes over the anchors of `snap` (helper processes, when the lab's clock changes). */
+  restore(snap: ClockSnapshot): void {
+    this.anchorLab = snap.anchorLab;
+    this.anchorReal = snap.anchorReal;
+    this.speedValue = snap.speed;
+    this.pausedValue = snap.paused;
   }
 
   /** Real milliseconds until lab time reaches `labTime` (Infinity when paused or already past). */

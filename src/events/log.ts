@@ -33,12 +33,34 @@ export class EventLog {
     }
   }
 
+  /** Whether anyone reads events (a file or a subscriber); if not, components may just count(). */
+  get wanted(): boolean {
+    return this.fd !== undefined || this.subscribers.size > 0;
+  }
+
+  /** Counts a decision without building its event (nobody reads events right now). */
+  count(action: string, network = "-"): void {
+    this.total++;
+    const byNet = (this.counters[action] ??= {});
+    byNet[network] = (byNet[network] ?? 0) + 1;
+  }
+
   record(input: EventInput): LabEvent {
+    // One fixed shape (fast to build; undefined fields are left out of the JSON line).
     const event: LabEvent = {
       v: 1,
-      ts: new Date().toISOString(),
-      ...input,
-      labTime: typeof input.labTime === "number" ? new Date(input.labTime).toISOString() : input.labTime,
+      ts: wallIso.format(Date.now()),
+      labTime: typeof input.labTime === "number" ? labIso.format(input.labTime) : input.labTime,
+      component: input.component,
+      network: input.network,
+      client: input.client,
+      flow: input.flow,
+      observation: input.observation,
+      action: input.action,
+      rule: input.rule,
+      profile: input.profile,
+      seed: input.seed,
+      detail: input.detail,
     } as LabEvent;
     this.total++;
     const net = event.network ?? "-";
@@ -122,6 +144,21 @@ export class EventLog {
     this.subscribers.clear();
   }
 }
+
+/** ISO strings, formatted once per millisecond (a busy lab records many events in each). */
+class IsoCache {
+  private ms = NaN;
+  private text = "";
+  format(ms: number): string {
+    if (ms !== this.ms) {
+      this.ms = ms;
+      this.text = new Date(ms).toISOString();
+    }
+    return this.text;
+  }
+}
+const wallIso = new IsoCache();
+const labIso = new IsoCache();
 
 /** Byte payloads are logged as their length and first 64 bytes in hex. */
 function replacer(_key: string, value: unknown): unknown {

@@ -14,6 +14,7 @@ import type { World } from "../world/world.js";
 import { Resolver } from "../resolver/resolver.js";
 import { DnsListener } from "../resolver/listeners.js";
 import { Forwarder, systemResolvers } from "../resolver/forward.js";
+import { ResolverWorkers } from "../resolver/workers.js";
 import type { LabContext } from "./context.js";
 import { portFor } from "./listen.js";
 import type { Endpoints, LabOptions } from "./options.js";
@@ -33,8 +34,10 @@ export interface Lab {
   pki: Pki;
   /** The world's origin server (lab world only): HTTP, HTTPS, DoH stand-ins, TCP echo. */
   origin?: Origin;
-  /** The censoring resolver (its counters in `resolver.stats`). */
+  /** The censoring resolver (its counters in `resolver.stats`, helpers' included). */
   resolver: Resolver;
+  /** Resolver helper processes, with --dns-workers above 1. */
+  resolverWorkers?: ResolverWorkers;
   /** Network of clients that name none. */
   network: string;
   /** Asks the censor about an observation, as a component would, and records the decision. */
@@ -91,7 +94,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const eventLog = new EventLog(opts.events);
   const endpoints: Endpoints = {};
   const ctx: LabContext = { policy, clock, world, pki, events: eventLog };
-  const listeners: { close(): Promise<void> }[] = [];
+  const listeners: DnsListener[] = [];
   const host = opts.listen ?? "127.0.0.1";
   const ports = opts.ports ?? "auto";
   const networks = [network, ...new Set(profiles.flatMap((p) => p.networks).filter((n) => n !== network))];
@@ -103,7 +106,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     forwarder = new Forwarder(upstream);
   }
   const resolver = new Resolver(ctx, forwarder);
+  let workers: ResolverWorkers | undefined;
   const stopAll = async (): Promise<void> => {
+    await workers?.stop();
     await Promise.all(listeners.map((l) => l.close()));
     forwarder?.close();
     await origin?.close();
@@ -117,6 +122,22 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       const port = await l.listen();
       if (net === network) endpoints.dns = { host, port };
       else ((endpoints.networks ??= {})[net] ??= {}).dns = { host, port };
+    }
+    // Helper processes share the UDP sockets (the lab's own process answers too).
+    const helpers = (opts.dnsWorkers ?? 1) - 1;
+    if (helpers > 0 && !forwarder) {
+      const refs = (opts.profiles ?? []).map((r) => {
+        if (typeof r !== "string") throw new Error("dnsWorkers needs profiles given by id or file, not built in code");
+        return r;
+      });
+      workers = new ResolverWorkers(resolver, eventLog, clock);
+      await workers.start(helpers, {
+        refs, world: world.mode, confdir: pki.dir,
+        ...(opts.country ? { country: opts.country, at: clock.startedAt } : {}),
+        ...(opts.variant ? { variant: opts.variant } : {}),
+        ...(opts.seedDirs ? { seedDirs: opts.seedDirs } : {}),
+      });
+      listeners.forEach((l, i) => l.udpSocket && workers!.share(l.udpSocket, networks[i]!));
     }
   } catch (err) {
     await stopAll();
@@ -139,6 +160,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     pki,
     resolver,
     ...(origin ? { origin } : {}),
+    ...(workers ? { resolverWorkers: workers } : {}),
     network,
     decide(obs, o = {}) {
       const net = o.network ?? network;

@@ -27,6 +27,8 @@ export interface LabOptions {
   /** Append events to this JSON Lines file. */
   events?: string;
   world?: "lab" | "internet";
+  /** Processes answering DNS over UDP (default 1: the lab's own); more spread the load over cores. */
+  dnsWorkers?: number;
   /** Upstream resolver for --world internet (default: the first in /etc/resolv.conf). */
   upstream?: string;
   /** Config directory (lab CA and state); default ~/.chokepoint. */

@@ -57,7 +57,9 @@ export class Policy {
   private readonly ip = new CidrIndex();
   private readonly ports = new Map<number, number[]>();
   private readonly portRanges: [number, number, number][] = [];
-  private readonly tags = new Map<string, number[]>(); // protocol:, fp:, svc: keys
+  private readonly protocols = new Map<string, number[]>();
+  private readonly fingerprints = new Map<string, number[]>();
+  private readonly services = new Map<string, number[]>();
   private readonly allRules: number[] = [];
   private readonly labStart: number;
   // Scratch state for one decide() call (single-threaded, so not observable).
@@ -97,9 +99,9 @@ export class Policy {
           if (lo === hi) this.ports.set(lo, [...(this.ports.get(lo) ?? []), idx]);
           else this.portRanges.push([lo, hi, idx]);
         });
-        m.protocol?.forEach((v) => this.tag(`protocol:${v}`, idx));
-        m.fingerprint?.forEach((v) => this.tag(`fp:${v}`, idx));
-        m.service?.forEach((v) => this.tag(`svc:${v}`, idx));
+        m.protocol?.forEach((v) => push(this.protocols, v, idx));
+        m.fingerprint?.forEach((v) => push(this.fingerprints, v, idx));
+        m.service?.forEach((v) => push(this.services, v, idx));
         if (m.all) this.allRules.push(idx);
       }
     }
@@ -113,12 +115,6 @@ export class Policy {
     };
     this.hitFns = Object.fromEntries(Object.entries(M).map(([k, bit]) => [k, mk(bit)])) as Record<MatcherType, (r: number) => void>;
     this.stats = { rules: rules.length, names, addresses, keywords: this.kwCS.size + this.kwCI.size };
-  }
-
-  private tag(key: string, idx: number): void {
-    const list = this.tags.get(key);
-    if (list) list.push(idx);
-    else this.tags.set(key, [idx]);
   }
 
   private compileRule(p: Profile, rule: Rule): Compiled {
@@ -165,10 +161,12 @@ export class Policy {
       this.ports.get(obs.port)?.forEach(h.port);
       for (const [lo, hi, r] of this.portRanges) if (obs.port >= lo && obs.port <= hi) h.port(r);
     }
-    if (obs.transport !== undefined) this.tags.get(`protocol:${obs.transport}`)?.forEach(h.protocol);
-    if (obs.protocol !== undefined) this.tags.get(`protocol:${obs.protocol}`)?.forEach(h.protocol);
-    if (obs.fingerprints) for (const f of obs.fingerprints) this.tags.get(`fp:${f}`)?.forEach(h.fingerprint);
-    if (obs.service !== undefined) this.tags.get(`svc:${obs.service}`)?.forEach(h.service);
+    if (this.protocols.size) {
+      if (obs.transport !== undefined) this.protocols.get(obs.transport)?.forEach(h.protocol);
+      if (obs.protocol !== undefined) this.protocols.get(obs.protocol)?.forEach(h.protocol);
+    }
+    if (obs.fingerprints && this.fingerprints.size) for (const f of obs.fingerprints) this.fingerprints.get(f)?.forEach(h.fingerprint);
+    if (obs.service !== undefined) this.services.get(obs.service)?.forEach(h.service);
 
     const touched = this.touched;
     if (touched.length === 0) return ALLOW;
@@ -201,6 +199,12 @@ export class Policy {
 
 export function compilePolicy(profiles: readonly Profile[], opts: CompileOptions = {}): Policy {
   return new Policy(profiles, opts);
+}
+
+function push(map: Map<string, number[]>, key: string, idx: number): void {
+  const list = map.get(key);
+  if (list) list.push(idx);
+  else map.set(key, [idx]);
 }
 
 function stripPort(host: string): string {

@@ -24,6 +24,11 @@ export class DnsListener {
   private readonly conns = new Set<Socket>();
   port = 0;
 
+  /** The UDP socket, to share with resolver helper processes. */
+  get udpSocket(): UdpSocket | undefined {
+    return this.udp;
+  }
+
   constructor(private readonly resolver: Resolver, private readonly opts: DnsListenerOptions) {}
 
   async listen(): Promise<number> {

@@ -2,6 +2,7 @@
 // verdict says (or from the world when allowed), and becomes one event.
 import type { LabContext } from "../lab/context.js";
 import type { Action } from "../profile/model.js";
+import type { Verdict } from "../policy/types.js";
 import type { Forwarder } from "./forward.js";
 import { RCODE, encodeResponse, parseQuery, typeName, type Answer, type Query } from "./wire.js";
 
@@ -55,62 +56,65 @@ export class Resolver {
     const verdict = this.lab.policy.decide({ name: q.name, qtype, transport: ctx.transport, protocol: "dns", flow }, labTime, ctx.network);
     const how = dnsEnactment(verdict.action);
     const limit = ctx.transport === "udp" ? (q.edns?.udpSize ?? 512) : 65535;
-    const record = (detail: Record<string, unknown>): void => {
-      this.lab.events.record({
-        labTime, component: "resolver", network: ctx.network, client: ctx.client, flow,
-        observation: { name: q.name, qtype, transport: ctx.transport },
-        action: verdict.action.type,
-        ...(verdict.rule ? { rule: verdict.rule, profile: verdict.profile } : {}),
-        ...(verdict.seed ? { seed: verdict.seed } : {}),
-        detail,
-      });
-    };
     switch (how) {
       case "drop":
         this.stats.dropped++;
-        record({ enacted: "drop" });
+        this.record(q, qtype, ctx, flow, labTime, verdict, { enacted: "drop" });
         return null;
       case "rcode": {
         const rcode = verdict.action.type === "nxdomain" ? RCODE.NXDOMAIN : verdict.action.type === "refused" ? RCODE.REFUSED : RCODE.SERVFAIL;
-        record({ rcode: verdict.action.type.toUpperCase() });
-        return this.reply(q, { rcode }, limit);
+        this.record(q, qtype, ctx, flow, labTime, verdict, { rcode: verdict.action.type.toUpperCase() });
+        return this.reply(q, rcode, undefined, false, limit);
       }
       case "empty":
-        record({ rcode: "NOERROR", answers: 0 });
-        return this.reply(q, { rcode: RCODE.NOERROR }, limit);
+        this.record(q, qtype, ctx, flow, labTime, verdict, { rcode: "NOERROR", answers: 0 });
+        return this.reply(q, RCODE.NOERROR, undefined, false, limit);
       case "truncate":
         // Over TCP the retry gets the world's answer: that is what truncation forces.
         if (ctx.transport === "udp") {
           this.stats.truncated++;
-          record({ rcode: "NOERROR", truncated: true });
-          return this.reply(q, { rcode: RCODE.NOERROR, truncate: true }, limit);
+          this.record(q, qtype, ctx, flow, labTime, verdict, { rcode: "NOERROR", truncated: true });
+          return this.reply(q, RCODE.NOERROR, undefined, true, limit);
         }
         break;
       case "spoof": {
         const a = verdict.action as Extract<Action, { type: "spoof" }>;
         const answers = spoofAnswers(q, a.addresses, a.ttl);
-        record({ rcode: "NOERROR", answers: answers.map((x) => x.address) });
-        return this.reply(q, { rcode: RCODE.NOERROR, answers }, limit);
+        this.record(q, qtype, ctx, flow, labTime, verdict, { rcode: "NOERROR", answers: answers.map((x) => x.address) });
+        return this.reply(q, RCODE.NOERROR, answers, false, limit);
       }
     }
     if (this.forwarder) {
-      record({ upstream: true });
+      this.record(q, qtype, ctx, flow, labTime, verdict, { upstream: true });
       this.stats.forwarded++;
       return this.forwarder.forward(msg).then((r) => r ?? this.failUpstream(q, limit), () => this.failUpstream(q, limit));
     }
     const w = this.lab.world.answer(q.name, q.qtype === 255 ? "ANY" : qtype);
-    record({ rcode: w.rcode, ...(w.answers.length ? { answers: w.answers.map((x) => x.address) } : {}) });
-    return this.reply(q, { rcode: w.rcode === "NXDOMAIN" ? RCODE.NXDOMAIN : RCODE.NOERROR, answers: q.qclass === 1 || q.qclass === 255 ? w.answers : [] }, limit);
+    this.record(q, qtype, ctx, flow, labTime, verdict, w);
+    const inClass = q.qclass === 1 || q.qclass === 255;
+    return this.reply(q, w.rcode === "NXDOMAIN" ? RCODE.NXDOMAIN : RCODE.NOERROR, inClass ? w.answers : undefined, false, limit);
+  }
+
+  /** One event per query; `detail` is what the client was told (a world answer is logged as it is). */
+  private record(q: Query, qtype: string, ctx: QueryContext, flow: string, labTime: number, verdict: Verdict, detail: object): void {
+    const events = this.lab.events;
+    if (!events.wanted) return events.count(verdict.action.type, ctx.network);
+    events.record({
+      labTime, component: "resolver", network: ctx.network, client: ctx.client, flow,
+      observation: { name: q.name, qtype, transport: ctx.transport },
+      action: verdict.action.type, rule: verdict.rule, profile: verdict.profile, seed: verdict.seed,
+      detail: detail as Record<string, unknown>,
+    });
   }
 
   private failUpstream(q: Query, limit: number): Buffer {
     this.stats.upstreamFailures++;
-    return this.reply(q, { rcode: RCODE.SERVFAIL }, limit);
+    return this.reply(q, RCODE.SERVFAIL, undefined, false, limit);
   }
 
-  private reply(q: Query, spec: Parameters<typeof encodeResponse>[1], limit: number): Buffer {
+  private reply(q: Query, rcode: number, answers: readonly Answer[] | undefined, truncate: boolean, limit: number): Buffer {
     this.stats.answered++;
-    return encodeResponse(q, spec, limit);
+    return encodeResponse(q, { rcode, answers, truncate }, limit);
   }
 }
 

@@ -27,6 +27,8 @@ export interface Query {
   qclass: number;
   /** EDNS: the client's UDP payload size, version and DO bit; undefined without OPT. */
   edns?: { udpSize: number; version: number; do: boolean };
+  /** The question section as received (name uncompressed), copied verbatim into replies. */
+  question?: Buffer;
 }
 
 export type ParseResult =
@@ -39,15 +41,16 @@ export type ParseResult =
 const MAX_NAME = 255;
 
 /** Reads a name at `off`; follows compression pointers (each must point backwards, so no loops). */
-function readName(buf: Buffer, off: number): { labels: string[]; next: number } | string {
+function readName(buf: Buffer, off: number): { labels: string[]; name: string; next: number; compressed: boolean } | string {
   const labels: string[] = [];
+  let text = "";
   let length = 1;
   let next = -1;
   let pos = off;
   for (let hops = 0; hops < 128; hops++) {
     if (pos >= buf.length) return "name runs past the end";
     const len = buf[pos]!;
-    if (len === 0) return { labels, next: next < 0 ? pos + 1 : next };
+    if (len === 0) return { labels, name: text, next: next < 0 ? pos + 1 : next, compressed: next >= 0 };
     if ((len & 0xc0) === 0xc0) {
       if (pos + 1 >= buf.length) return "truncated pointer";
       const target = ((len & 0x3f) << 8) | buf[pos + 1]!;
@@ -60,7 +63,9 @@ function readName(buf: Buffer, off: number): { labels: string[]; next: number } 
     if (pos + 1 + len > buf.length) return "label runs past the end";
     length += len + 1;
     if (length > MAX_NAME) return "name longer than 255 octets";
-    labels.push(buf.toString("latin1", pos + 1, pos + 1 + len));
+    const label = buf.toString("latin1", pos + 1, pos + 1 + len);
+    labels.push(label);
+    text = text ? `${text}.${label}` : label;
     pos += 1 + len;
   }
   return "too many compression pointers";
@@ -93,9 +98,11 @@ export function parseQuery(buf: Buffer): ParseResult {
   if (name.next + 4 > buf.length) return fail(RCODE.FORMERR, "question runs past the end");
   const query: Query = {
     id, opcode, rd, cd: (flags & 0x0010) !== 0,
-    name: name.labels.join("."), labels: name.labels,
+    name: name.name, labels: name.labels,
     qtype: buf.readUInt16BE(name.next), qclass: buf.readUInt16BE(name.next + 2),
   };
+  // Without compression (as in every real query) the question's bytes can be copied as they are.
+  if (name.compressed === false) query.question = buf.subarray(12, name.next + 4);
   let off = name.next + 4;
   for (let i = 0; i < an + ns; i++) {
     const r = skipRecord(buf, off);
@@ -119,9 +126,9 @@ export interface Answer { type: "A" | "AAAA"; address: string; ttl: number }
 
 export interface ResponseSpec {
   rcode: number;
-  answers?: Answer[];
+  answers?: readonly Answer[] | undefined;
   /** Set the TC bit and leave the answers out (forces a retry over TCP). */
-  truncate?: boolean;
+  truncate?: boolean | undefined;
 }
 
 /** Our advertised UDP payload size (the DNS flag day 2020 value). */
@@ -134,6 +141,21 @@ function encodeName(labels: string[], out: Buffer, off: number): number {
   }
   out[off++] = 0;
   return off;
+}
+
+const addressBytes = new Map<string, Buffer>();
+
+/** An address in wire form (cached: the world and spoof lists repeat the same few). */
+function wireAddress(type: "A" | "AAAA", address: string): Buffer {
+  let b = addressBytes.get(address);
+  if (!b) {
+    b = Buffer.alloc(type === "A" ? 4 : 16);
+    if (type === "A") ipv4Bytes(address, b, 0);
+    else ipv6Bytes(address, b, 0);
+    if (addressBytes.size > 100_000) addressBytes.clear();
+    addressBytes.set(address, b);
+  }
+  return b;
 }
 
 function ipv4Bytes(a: string, out: Buffer, off: number): void {
@@ -162,15 +184,15 @@ function ipv6Bytes(a: string, out: Buffer, off: number): void {
 export function encodeResponse(q: Query | { id: number; opcode: number; rd: boolean; cd?: boolean; labels?: undefined; edns?: Query["edns"] }, spec: ResponseSpec, maxSize = 65535): Buffer {
   const hasQuestion = q.labels !== undefined;
   let answers = spec.truncate ? [] : (spec.answers ?? []);
-  const nameLen = hasQuestion ? (q as Query).labels.reduce((n, l) => n + l.length + 1, 1) : 0;
+  const questionLen = !hasQuestion ? 0 : (q as Query).question?.length ?? (q as Query).labels.reduce((n, l) => n + l.length + 1, 1) + 4;
   const edns = q.edns;
-  let size = 12 + (hasQuestion ? nameLen + 4 : 0) + (edns ? 11 : 0);
+  let size = 12 + questionLen + (edns ? 11 : 0);
   for (const a of answers) size += 12 + (a.type === "A" ? 4 : 16);
   let truncate = !!spec.truncate;
   if (size > maxSize) {
     truncate = true;
     answers = [];
-    size = 12 + (hasQuestion ? nameLen + 4 : 0) + (edns ? 11 : 0);
+    size = 12 + questionLen + (edns ? 11 : 0);
   }
   const out = Buffer.allocUnsafe(size);
   out.writeUInt16BE(q.id, 0);
@@ -184,10 +206,13 @@ export function encodeResponse(q: Query | { id: number; opcode: number; rd: bool
   let off = 12;
   if (hasQuestion) {
     const query = q as Query;
-    off = encodeName(query.labels, out, off);
-    out.writeUInt16BE(query.qtype, off);
-    out.writeUInt16BE(query.qclass, off + 2);
-    off += 4;
+    if (query.question) off += query.question.copy(out, off);
+    else {
+      off = encodeName(query.labels, out, off);
+      out.writeUInt16BE(query.qtype, off);
+      out.writeUInt16BE(query.qclass, off + 2);
+      off += 4;
+    }
   }
   for (const a of answers) {
     out.writeUInt16BE(0xc00c, off); // pointer to the question's name
@@ -196,8 +221,7 @@ export function encodeResponse(q: Query | { id: number; opcode: number; rd: bool
     out.writeUInt32BE(a.ttl >>> 0, off + 6);
     const len = a.type === "A" ? 4 : 16;
     out.writeUInt16BE(len, off + 10);
-    if (a.type === "A") ipv4Bytes(a.address, out, off + 12);
-    else ipv6Bytes(a.address, out, off + 12);
+    wireAddress(a.type, a.address).copy(out, off + 12);
     off += 12 + len;
   }
   if (edns) {

@@ -2,15 +2,14 @@
 // an address derived from the name in 198.19.0.0/16 and 2001:db8:19::/48, unless the world
 // pins it (world/*.yaml, a profile's `world:` section). Names under .invalid, and names the
 // world lists as nonexistent, do not exist.
-import { createHash } from "node:crypto";
 import { isIP } from "node:net";
 import { canonicalName } from "../policy/names.js";
 import type { WorldData } from "./data.js";
 
 export type RecordType = "A" | "AAAA";
 export interface WorldAnswer {
-  rcode: "NOERROR" | "NXDOMAIN";
-  answers: { type: RecordType; address: string; ttl: number }[];
+  readonly rcode: "NOERROR" | "NXDOMAIN";
+  readonly answers: readonly { type: RecordType; address: string; ttl: number }[];
 }
 
 export const WORLD_V4 = "198.19.0.0/16";
@@ -104,19 +103,34 @@ export class World {
     if (pin) return { v4: pin.filter((a) => isIP(a) === 4), v6: pin.filter((a) => isIP(a) === 6) };
     const slot = this.assigned.get(n) ?? this.probe(n);
     const v4 = `198.19.${Math.floor(slot / 254)}.${(slot % 254) + 1}`;
-    const h = createHash("sha256").update(n).digest();
-    const g = (i: number): string => h.readUInt16BE(i).toString(16);
-    return { v4: [v4], v6: [`2001:db8:19:${g(0)}:${g(2)}:${g(4)}:${g(6)}:${g(8)}`] };
+    const a = hash32(n, 0x9e3779b9), b = hash32(n, 0x85ebca6b), c = hash32(n, 0xc2b2ae35);
+    const g = (x: number): string => (x & 0xffff).toString(16);
+    return { v4: [v4], v6: [`2001:db8:19:${g(a >>> 16)}:${g(a)}:${g(b >>> 16)}:${g(b)}:${g(c >>> 16)}`] };
   }
 
-  /** Answers a query of type `qtype` (A, AAAA, ANY; other types: NOERROR with no data). */
+  private readonly answers = new Map<string, WorldAnswer>();
+
+  /**
+   * Answers a query of type `qtype` (A, AAAA, ANY; other types: NOERROR with no data).
+   * Answers are cached and frozen: callers must not change them.
+   */
   answer(name: string, qtype: string): WorldAnswer {
-    if (!this.exists(name)) return { rcode: "NXDOMAIN", answers: [] };
-    const { v4, v6 } = this.addresses(name);
-    const answers: WorldAnswer["answers"] = [];
-    if (qtype === "A" || qtype === "ANY") for (const a of v4) answers.push({ type: "A", address: a, ttl: TTL });
-    if (qtype === "AAAA" || qtype === "ANY") for (const a of v6) answers.push({ type: "AAAA", address: a, ttl: TTL });
-    return { rcode: "NOERROR", answers };
+    const key = `${qtype}|${name}`;
+    const hit = this.answers.get(key);
+    if (hit) return hit;
+    let out: WorldAnswer;
+    if (!this.exists(name)) out = { rcode: "NXDOMAIN", answers: [] };
+    else {
+      const { v4, v6 } = this.addresses(name);
+      const answers: { type: RecordType; address: string; ttl: number }[] = [];
+      if (qtype === "A" || qtype === "ANY") for (const a of v4) answers.push({ type: "A", address: a, ttl: TTL });
+      if (qtype === "AAAA" || qtype === "ANY") for (const a of v6) answers.push({ type: "AAAA", address: a, ttl: TTL });
+      out = { rcode: "NOERROR", answers };
+    }
+    Object.freeze(out.answers);
+    if (this.answers.size >= 100_000) this.answers.clear();
+    this.answers.set(key, Object.freeze(out));
+    return out;
   }
 
   /** Which certificate the origin presents for `name`. */
@@ -126,5 +140,21 @@ export class World {
 }
 
 function hashInt(text: string): number {
-  return createHash("sha256").update(text).digest().readUInt32BE(0);
+  return hash32(text, 0x811c9dc5);
+}
+
+/**
+ * A 32-bit hash of a name (FNV-1a with a murmur3 finaliser). Not cryptographic: it only has
+ * to spread names evenly and give the same value on every machine, and it is ~10x cheaper
+ * than SHA-256 on the resolver's path.
+ */
+export function hash32(text: string, seed: number): number {
+  let h = seed | 0;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
 }

@@ -22,6 +22,7 @@ interface UpOptions {
   world: string;
   confdir?: string;
   upstream?: string;
+  dnsWorkers: string;
   json?: boolean;
 }
 
@@ -29,6 +30,12 @@ export function parsePorts(v: string): "auto" | "default" | number {
   if (v === "auto" || v === "default") return v;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`--ports takes "auto" or a base port number, got "${v}"`);
+  return n;
+}
+
+function parseWorkers(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`--dns-workers takes a number from 1 to 64, got "${v}"`);
   return n;
 }
 
@@ -48,6 +55,7 @@ export function upCommand(program: Command): void {
     .option("--events <file>", "append every decision to this JSON Lines file")
     .option("--world <lab|internet>", "who answers behind the censor", "lab")
     .option("--upstream <addr>", "upstream resolver for --world internet (default: /etc/resolv.conf)")
+    .option("--dns-workers <n>", "processes answering DNS over UDP (more use more cores)", "1")
     .option("--confdir <dir>", "configuration directory (lab CA); default ~/.chokepoint")
     .option("--json", "print one JSON line when ready ({\"ready\":true,\"endpoints\":...}) and no feed")
     .action(async (o: UpOptions) => {
@@ -72,6 +80,7 @@ export function upCommand(program: Command): void {
           ...(o.events ? { events: o.events } : {}),
           ...(o.confdir ? { confdir: o.confdir } : {}),
           ...(o.upstream ? { upstream: o.upstream } : {}),
+          dnsWorkers: parseWorkers(o.dnsWorkers),
           ...(progress ? { onProgress: progress } : {}),
         };
         const lab = await startLab(opts);

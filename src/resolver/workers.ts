@@ -1,0 +1,76 @@
+// The lab's side of resolver helper processes (--dns-workers N): forks them, hands them the
+// UDP sockets, keeps their clocks in step, and records their events in the lab's log.
+import { fork, type ChildProcess } from "node:child_process";
+import type { Socket as UdpSocket } from "node:dgram";
+import { join } from "node:path";
+import { PACKAGE_ROOT } from "../paths.js";
+import type { LabClock } from "../clock/clock.js";
+import type { EventLog } from "../events/log.js";
+import type { Resolver, ResolverStats } from "./resolver.js";
+import type { FromWorker, ToWorker, WorkerInit } from "./worker.js";
+
+/** The compiled helper (also when the lab itself runs from the TypeScript sources, as in tests). */
+const WORKER = join(PACKAGE_ROOT, "dist", "resolver", "worker.js");
+
+export class ResolverWorkers {
+  private readonly children: ChildProcess[] = [];
+  /** Decisions made by the helpers (the rest were the lab's own). */
+  handled = 0;
+  private readonly onClock: () => void;
+
+  constructor(private readonly resolver: Resolver, private readonly events: EventLog, private readonly clock: LabClock) {
+    this.onClock = (): void => this.broadcast({ type: "clock", clock: this.clock.snapshot() });
+  }
+
+  /** Forks `n` helpers and waits until each has loaded the profiles. */
+  async start(n: number, init: Omit<WorkerInit, "type" | "clock">): Promise<void> {
+    const ready: Promise<void>[] = [];
+    for (let i = 0; i < n; i++) {
+      const child = fork(WORKER, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
+      this.children.push(child);
+      ready.push(new Promise((resolve, reject) => {
+        child.on("message", (m: FromWorker) => {
+          if (m.type === "ready") resolve();
+          else if (m.type === "error") reject(new Error(`resolver worker: ${m.message}`));
+          else if (m.type === "events") this.take(m.events, m.stats);
+        });
+        child.once("exit", (code) => reject(new Error(`resolver worker exited (${code}) while starting`)));
+      }));
+      child.send({ type: "init", ...init, clock: this.clock.snapshot() } satisfies ToWorker);
+    }
+    await Promise.all(ready);
+    this.clock.on("change", this.onClock);
+  }
+
+  /** Lets every helper read `socket` too (the same kernel socket, shared). */
+  share(socket: UdpSocket, network: string): void {
+    for (const c of this.children) c.send({ type: "udp", network } satisfies ToWorker, socket as unknown as import("node:net").Socket);
+  }
+
+  private take(events: FromWorker extends infer T ? T extends { events: infer E } ? E : never : never, stats: Partial<ResolverStats>): void {
+    this.handled += events.length;
+    for (const e of events) this.events.record(e);
+    for (const [k, v] of Object.entries(stats)) this.resolver.stats[k as keyof ResolverStats] += v as number;
+  }
+
+  private broadcast(m: ToWorker): void {
+    for (const c of this.children) if (c.connected) c.send(m);
+  }
+
+  /** Stops the helpers, recording their last events first. */
+  async stop(): Promise<void> {
+    this.clock.off("change", this.onClock);
+    await Promise.all(this.children.map((c) => new Promise<void>((resolve) => {
+      if (!c.connected) return resolve();
+      const timer = setTimeout(() => { c.kill("SIGKILL"); resolve(); }, 2000);
+      c.on("message", (m: FromWorker) => {
+        if (m.type === "stopped") {
+          this.take(m.events, m.stats);
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      c.send({ type: "stop" } satisfies ToWorker);
+    })));
+  }
+}
