@@ -15,8 +15,12 @@ import { Resolver } from "../resolver/resolver.js";
 import { DnsListener } from "../resolver/listeners.js";
 import { Forwarder, systemResolvers } from "../resolver/forward.js";
 import { ResolverWorkers } from "../resolver/workers.js";
+import { Interceptor } from "../interceptor/interceptor.js";
+import { Upstream } from "../interceptor/upstream.js";
+import { destroyConnections, httpProxyServer, socksServer, type EntryStats } from "../interceptor/entries.js";
+import type { Server } from "node:net";
 import type { LabContext } from "./context.js";
-import { portFor } from "./listen.js";
+import { listenTcp, portFor } from "./listen.js";
 import type { Endpoints, LabOptions } from "./options.js";
 import { selectProfiles } from "./profiles.js";
 
@@ -38,6 +42,10 @@ export interface Lab {
   resolver: Resolver;
   /** Resolver helper processes, with --dns-workers above 1. */
   resolverWorkers?: ResolverWorkers;
+  /** The interceptor (its counters in `interceptor.stats`, residual state in `interceptor.residual`). */
+  interceptor: Interceptor;
+  /** Counters of the explicit proxies (bad requests, authentication failures, timeouts). */
+  proxyStats: { http: EntryStats; socks: EntryStats };
   /** Network of clients that name none. */
   network: string;
   /** Asks the censor about an observation, as a component would, and records the decision. */
@@ -106,9 +114,14 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     forwarder = new Forwarder(upstream);
   }
   const resolver = new Resolver(ctx, forwarder);
+  const upstream = new Upstream(world, origin?.address, () => Object.values(endpoints).filter((e): e is { host: string; port: number } => !!e && "port" in e));
+  const interceptor = new Interceptor(ctx, upstream);
+  const proxyStats = { http: newEntryStats(), socks: newEntryStats() };
+  const servers: Server[] = [];
   let workers: ResolverWorkers | undefined;
   const stopAll = async (): Promise<void> => {
     await workers?.stop();
+    await Promise.all(servers.map((srv) => new Promise<void>((r) => { srv.close(() => r()); destroyConnections(srv); })));
     await Promise.all(listeners.map((l) => l.close()));
     forwarder?.close();
     await origin?.close();
@@ -123,6 +136,14 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       if (net === network) endpoints.dns = { host, port };
       else ((endpoints.networks ??= {})[net] ??= {}).dns = { host, port };
     }
+    // Explicit proxies: the username names the client's network, else the default network.
+    const entryOpts = { network, networks: new Set(networks) };
+    const http = httpProxyServer(interceptor, upstream, entryOpts, proxyStats.http);
+    servers.push(http);
+    endpoints.httpProxy = { host, port: await listenTcp(http, host, portFor("httpProxy", ports), "HTTP proxy") };
+    const socks = socksServer(interceptor, upstream, entryOpts, proxyStats.socks);
+    servers.push(socks);
+    endpoints.socks = { host, port: await listenTcp(socks, host, portFor("socks", ports), "SOCKS5 proxy") };
     // Helper processes share the UDP sockets (the lab's own process answers too).
     const helpers = (opts.dnsWorkers ?? 1) - 1;
     if (helpers > 0 && !forwarder) {
@@ -159,6 +180,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     world,
     pki,
     resolver,
+    interceptor,
+    proxyStats,
     ...(origin ? { origin } : {}),
     ...(workers ? { resolverWorkers: workers } : {}),
     network,
@@ -194,4 +217,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     process.on("SIGTERM", signals);
   }
   return lab;
+}
+
+function newEntryStats(): EntryStats {
+  return { connections: 0, badRequests: 0, authFailures: 0, headTimeouts: 0, refused: 0 };
 }

@@ -1,0 +1,113 @@
+// Classification of a flow's first bytes into an observation for the policy: HTTP request,
+// TLS ClientHello (with JA3/JA4), and named fingerprints:
+//   tor-2012         Tor's link-handshake ClientHello (see TOR_CIPHER_PREFIX below)
+//   openvpn          OpenVPN over TCP: length-prefixed P_CONTROL_HARD_RESET_CLIENT
+//   ssh              an SSH identification string
+//   fully-encrypted  random-looking bytes by the exemption rules of Wu et al. (USENIX
+//                    Security 2023) for the GFW's detection of Shadowsocks/VMess
+import { looksLikeTls, parseClientHello, type ClientHello } from "./clienthello.js";
+
+export interface HttpRequestHead { method: string; target: string; version: string; host?: string; path: string; headerEnd: number }
+
+export type Classified =
+  | { kind: "http"; http: HttpRequestHead; fingerprints: string[] }
+  | { kind: "tls"; hello: ClientHello; fingerprints: string[] }
+  | { kind: "other"; protocol: string; fingerprints: string[] }
+  /** Need more bytes to decide (a partial ClientHello or request head). */
+  | { kind: "partial"; need: number };
+
+/**
+ * Tor's client cipher list (src/common/ciphers.inc, used for the v2 link handshake from
+ * Tor 0.2.3.x on; it copies Firefox 8's list). Its opening and the NSS-only suite 0xfeff
+ * (SSL_RSA_FIPS_WITH_3DES_EDE_CBC_SHA) together are distinctive: browsers of 2012 that sent
+ * this prefix sent SNI and other extensions, and no current browser offers 0xfeff.
+ * The Kazakh box keyed on "ClientHello and ServerHello fingerprints" (Tor Metrics); which
+ * fields exactly is not documented, so this is an emulation (confidence S), not a copy.
+ */
+export const TOR_CIPHER_PREFIX = [0xc00a, 0xc014, 0x0039, 0x0038, 0xc00f, 0xc005, 0x0035];
+export const TOR_MARKER_CIPHER = 0xfeff;
+
+export function isTor2012(h: ClientHello): boolean {
+  if (!h.ciphers.includes(TOR_MARKER_CIPHER)) return false;
+  const cs = h.ciphers.filter((c) => (c & 0x0f0f) !== 0x0a0a);
+  return TOR_CIPHER_PREFIX.every((c, i) => cs[i] === c);
+}
+
+const METHODS = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PROPFIND|PROPPATCH|MKCOL|COPY|MOVE|LOCK|UNLOCK) /;
+const MAX_HEAD = 64 * 1024;
+
+export function parseHttpHead(buf: Buffer): HttpRequestHead | "partial" | undefined {
+  const start = buf.toString("latin1", 0, Math.min(buf.length, 12));
+  if (!METHODS.test(start)) {
+    if (buf.length < 8 && /^[A-Z]+$/.test(start)) return "partial";
+    return undefined;
+  }
+  const end = buf.indexOf("\r\n\r\n");
+  if (end < 0) return buf.length > MAX_HEAD ? undefined : "partial";
+  const lines = buf.toString("latin1", 0, end).split("\r\n");
+  const [method, target, version] = lines[0]!.split(" ") as [string, string | undefined, string | undefined];
+  if (!target || !version?.startsWith("HTTP/")) return undefined;
+  let host: string | undefined;
+  for (const l of lines.slice(1)) {
+    const c = l.indexOf(":");
+    if (c > 0 && l.slice(0, c).trim().toLowerCase() === "host") { host = l.slice(c + 1).trim(); break; }
+  }
+  let path = target;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
+    try {
+      const u = new URL(target);
+      host ??= u.host;
+      path = `${u.pathname}${u.search}`;
+    } catch {
+      return undefined;
+    }
+  }
+  return { method, target, version, ...(host !== undefined ? { host } : {}), path, headerEnd: end + 4 };
+}
+
+function isOpenVpn(b: Buffer): boolean {
+  if (b.length < 3) return false;
+  const len = b.readUInt16BE(0);
+  const opcode = b[2]! >> 3, keyId = b[2]! & 7;
+  return keyId === 0 && (opcode === 7 || opcode === 10 || opcode === 1) && len >= 14 && len <= 1600;
+}
+
+const printable = (c: number): boolean => c >= 0x20 && c <= 0x7e;
+
+/** Wu et al. 2023, §4: traffic is exempted from "fully encrypted" if any rule holds. */
+export function looksFullyEncrypted(b: Buffer): boolean {
+  if (b.length < 6) return false;
+  let bits = 0, printableCount = 0, run = 0, maxRun = 0;
+  for (const c of b) {
+    let x = c; while (x) { bits += x & 1; x >>= 1; }
+    if (printable(c)) { printableCount++; run++; maxRun = Math.max(maxRun, run); } else run = 0;
+  }
+  const popcount = bits / b.length;
+  if (popcount <= 3.4 || popcount >= 4.6) return false;                 // Ex1: entropy of bits
+  if ([...b.subarray(0, 6)].every(printable)) return false;              // Ex2: first six printable
+  if (printableCount / b.length > 0.5) return false;                     // Ex3: mostly printable
+  if (maxRun > 20) return false;                                         // Ex4: a long printable run
+  if (looksLikeTls(b) || METHODS.test(b.toString("latin1", 0, 12))) return false; // Ex5: TLS or HTTP
+  return true;
+}
+
+/** Classifies what a client sent first. `final`: no more bytes will come (judge what is there). */
+export function classify(buf: Buffer, final = false): Classified {
+  if (looksLikeTls(buf)) {
+    const r = parseClientHello(buf);
+    if ("hello" in r) {
+      const fps = ["tls", `ja3:${r.hello.ja3Hash}`, `ja4:${r.hello.ja4}`];
+      if (isTor2012(r.hello)) fps.unshift("tor-2012");
+      return { kind: "tls", hello: r.hello, fingerprints: fps };
+    }
+    if ("needMore" in r && !final) return { kind: "partial", need: r.needMore };
+    return { kind: "other", protocol: "tls", fingerprints: ["tls"] };
+  }
+  const http = parseHttpHead(buf);
+  if (http === "partial" && !final) return { kind: "partial", need: 1 };
+  if (http && http !== "partial") return { kind: "http", http, fingerprints: ["http"] };
+  if (/^SSH-(2\.0|1\.99)-/.test(buf.toString("latin1", 0, 9))) return { kind: "other", protocol: "ssh", fingerprints: ["ssh"] };
+  if (isOpenVpn(buf)) return { kind: "other", protocol: "openvpn", fingerprints: ["openvpn"] };
+  if (looksFullyEncrypted(buf)) return { kind: "other", protocol: "encrypted", fingerprints: ["fully-encrypted"] };
+  return { kind: "other", protocol: "unknown", fingerprints: [] };
+}

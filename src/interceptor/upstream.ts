@@ -1,0 +1,47 @@
+// Where an allowed flow goes: in the lab world, the world's origin (with a PROXY line naming
+// the original destination); with --world internet, the real address. Never the lab itself.
+import { connect, isIP, type Socket } from "node:net";
+import type { World } from "../world/world.js";
+import { formatProxyHeader } from "../world/proxy-header.js";
+
+export interface Destination {
+  /** The name the client asked for (explicit proxies), if any. */
+  host?: string;
+  ip: string;
+  port: number;
+}
+
+export class LoopError extends Error {}
+
+export class Upstream {
+  constructor(
+    private readonly world: World,
+    private readonly origin: { host: string; port: number } | undefined,
+    private readonly own: () => { host: string; port: number }[],
+  ) {}
+
+  /** The address a destination name stands for in the world (for IP rules and the PROXY line). */
+  resolve(host: string): string | undefined {
+    if (isIP(host)) return host;
+    if (!this.world.exists(host)) return undefined;
+    const a = this.world.addresses(host);
+    return a.v4[0] ?? a.v6[0];
+  }
+
+  connect(dst: Destination, client: { ip: string; port: number }): Socket {
+    if (this.world.mode === "lab") {
+      if (!this.origin) throw new Error("the lab world has no origin server");
+      const s = connect(this.origin.port, this.origin.host);
+      s.setNoDelay(true);
+      s.write(formatProxyHeader({ src: client.ip.replace(/^::ffff:/, ""), dst: dst.ip, srcPort: client.port, dstPort: dst.port }));
+      return s;
+    }
+    const loop = this.own().some((o) => o.port === dst.port && (o.host === dst.ip || dst.ip.startsWith("127.") || dst.ip === "::1"));
+    if (loop || dst.ip.startsWith("127.") || dst.ip === "::1" || dst.ip === "0.0.0.0") {
+      throw new LoopError(`refusing to connect to ${dst.ip}:${dst.port}: the lab's own host (loop guard)`);
+    }
+    const s = connect(dst.port, dst.ip);
+    s.setNoDelay(true);
+    return s;
+  }
+}
