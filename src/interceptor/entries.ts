@@ -70,6 +70,11 @@ export function httpProxyServer(interceptor: Interceptor, upstream: Upstream, op
     const head = await readUntil(s, (b) => b.includes("\r\n\r\n"), opts.headTimeoutMs ?? 10_000, () => stats.headTimeouts++);
     if (!head) return;
     const parsed = parseHttpHead(head);
+    if (parsed && parsed !== "partial" && parsed.headerEnd > MAX_HEAD) {
+      stats.badRequests++;
+      s.end("HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
     if (!parsed || parsed === "partial") {
       stats.badRequests++;
       s.end(head.length > MAX_HEAD ? "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n" : "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");

@@ -1,0 +1,92 @@
+import { createServer, connect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+
+/** The ClientHello Node's TLS client sends for `servername` (captured on a local socket). */
+export function captureClientHello(servername: string, opts: { alpn?: string[] } = {}): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((s) => {
+      s.once("data", (d) => { resolve(d); s.destroy(); server.close(); });
+    });
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      const c = tlsConnect({ port, host: "127.0.0.1", servername, ...(opts.alpn ? { ALPNProtocols: opts.alpn } : {}) });
+      c.on("error", () => undefined);
+    });
+    server.on("error", reject);
+  });
+}
+
+/** A hand-built ClientHello: the given cipher suites and extensions, optional SNI. */
+export function buildClientHello(opts: { ciphers: number[]; sni?: string; extensions?: [number, Buffer][] }): Buffer {
+  const exts: Buffer[] = [];
+  if (opts.sni) {
+    const name = Buffer.from(opts.sni, "latin1");
+    const entry = Buffer.concat([Buffer.from([0]), u16(name.length), name]);
+    exts.push(Buffer.concat([u16(0), u16(entry.length + 2), u16(entry.length), entry]));
+  }
+  for (const [type, data] of opts.extensions ?? []) exts.push(Buffer.concat([u16(type), u16(data.length), data]));
+  const extBlock = Buffer.concat(exts);
+  const cs = Buffer.concat(opts.ciphers.map(u16));
+  const body = Buffer.concat([
+    u16(0x0301), Buffer.alloc(32, 7), Buffer.from([0]), u16(cs.length), cs, Buffer.from([1, 0]),
+    ...(extBlock.length ? [u16(extBlock.length), extBlock] : []),
+  ]);
+  const hs = Buffer.concat([Buffer.from([1, body.length >> 16, (body.length >> 8) & 0xff, body.length & 0xff]), body]);
+  return Buffer.concat([Buffer.from([0x16, 0x03, 0x01]), u16(hs.length), hs]);
+}
+
+function u16(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+/** Opens a SOCKS5 tunnel to host:port (optionally with a username = network); resolves with the socket once established, or the reply code. */
+export function socks(proxyPort: number, host: string, port: number, user?: string): Promise<{ socket: Socket; code: number }> {
+  return new Promise((resolve, reject) => {
+    const s = connect(proxyPort, "127.0.0.1");
+    let stage = 0;
+    let buf = Buffer.alloc(0);
+    s.on("error", reject);
+    s.on("connect", () => s.write(Buffer.from(user ? [5, 1, 2] : [5, 1, 0])));
+    const request = (): void => {
+      const h = Buffer.from(host, "latin1");
+      s.write(Buffer.concat([Buffer.from([5, 1, 0, 3, h.length]), h, u16(port)]));
+      stage = 2;
+    };
+    const onData = (d: Buffer): void => {
+      buf = Buffer.concat([buf, d]);
+      if (stage === 0 && buf.length >= 2) {
+        buf = buf.subarray(2);
+        if (user) {
+          const u = Buffer.from(user);
+          s.write(Buffer.concat([Buffer.from([1, u.length]), u, Buffer.from([1, 0x78])]));
+          stage = 1;
+        } else request();
+      }
+      if (stage === 1 && buf.length >= 2) {
+        const ok = buf[1] === 0;
+        buf = buf.subarray(2);
+        if (!ok) { s.off("data", onData); resolve({ socket: s, code: -1 }); return; }
+        request();
+      }
+      if (stage === 2 && buf.length >= 10) {
+        s.off("data", onData);
+        resolve({ socket: s, code: buf[1]! });
+      }
+    };
+    s.on("data", onData);
+  });
+}
+
+/** Collects what the socket receives until it closes or `ms` pass; says how it ended. */
+export function outcome(s: Socket, ms: number): Promise<{ data: Buffer; ended: "reset" | "closed" | "timeout" }> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let reset = false;
+    s.on("data", (d) => chunks.push(d));
+    s.on("error", (e: NodeJS.ErrnoException) => { if (e.code === "ECONNRESET") reset = true; });
+    const timer = setTimeout(() => { s.destroy(); resolve({ data: Buffer.concat(chunks), ended: "timeout" }); }, ms);
+    s.on("close", () => { clearTimeout(timer); resolve({ data: Buffer.concat(chunks), ended: reset ? "reset" : "closed" }); });
+  });
+}

@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
+import { classify, isTor2012, looksFullyEncrypted, parseHttpHead, TOR_CIPHER_PREFIX } from "../../src/interceptor/classify.js";
+import { parseClientHello } from "../../src/interceptor/clienthello.js";
+import { buildClientHello, captureClientHello } from "../helpers/tls.js";
+
+describe("ClientHello parsing and fingerprints", () => {
+  it("reads SNI, ALPN, versions and computes JA3/JA4 of a real client's hello", async () => {
+    const bytes = await captureClientHello("www.example.kz", { alpn: ["h2", "http/1.1"] });
+    const r = parseClientHello(bytes);
+    if (!("hello" in r)) throw new Error(JSON.stringify(r));
+    const h = r.hello;
+    expect(h.sni).toBe("www.example.kz");
+    expect(h.alpn).toEqual(["h2", "http/1.1"]);
+    expect(h.maxVersion).toBe(0x0304);
+    expect(h.ja3.split(",")).toHaveLength(5);
+    expect(h.ja3.split(",")[0]).toBe("771");
+    expect(h.ja3Hash).toBe(createHash("md5").update(h.ja3).digest("hex"));
+    expect(h.ja4).toMatch(/^t13d\d{4}h2_[0-9a-f]{12}_[0-9a-f]{12}$/);
+    const c = classify(bytes);
+    expect(c.kind).toBe("tls");
+    if (c.kind === "tls") expect(c.fingerprints).toEqual(["tls", `ja3:${h.ja3Hash}`, `ja4:${h.ja4}`]);
+  });
+
+  it("asks for more bytes when a ClientHello spans several records or segments", async () => {
+    const bytes = await captureClientHello("split.example");
+    expect(classify(bytes.subarray(0, 40))).toEqual({ kind: "partial", need: expect.any(Number) });
+    expect(classify(bytes.subarray(0, 40), true)).toMatchObject({ kind: "other", protocol: "tls" });
+    // The same handshake message cut into two TLS records (as large post-quantum hellos are).
+    const hs = bytes.subarray(5);
+    const cut = 100;
+    const rec = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0x16, 0x03, 0x01, b.length >> 8, b.length & 0xff]), b]);
+    const two = Buffer.concat([rec(hs.subarray(0, cut)), rec(hs.subarray(cut))]);
+    const r = parseClientHello(two);
+    expect("hello" in r && r.hello.sni).toBe("split.example");
+  });
+
+  it("recognises Tor's 2012-era ClientHello and not a browser's", async () => {
+    const tor = buildClientHello({ ciphers: [...TOR_CIPHER_PREFIX, 0xc007, 0xc009, 0x0033, 0x0005, 0x0004, 0x002f, 0xfeff, 0x000a] });
+    const c = classify(tor);
+    expect(c.kind === "tls" && c.fingerprints[0]).toBe("tor-2012");
+    const withSni = buildClientHello({ ciphers: [...TOR_CIPHER_PREFIX, 0xfeff], sni: "www.randomname.net" });
+    expect(classify(withSni).kind === "tls" && (classify(withSni) as { fingerprints: string[] }).fingerprints).toContain("tor-2012");
+    const browser = await captureClientHello("www.example.kz");
+    const b = parseClientHello(browser);
+    expect("hello" in b && isTor2012(b.hello)).toBe(false);
+    const noMarker = buildClientHello({ ciphers: TOR_CIPHER_PREFIX });
+    expect((classify(noMarker) as { fingerprints: string[] }).fingerprints).not.toContain("tor-2012");
+  });
+
+  it("rejects garbage without throwing", () => {
+    for (const bad of [Buffer.from([0x16, 0x03, 0x01, 0, 0]), Buffer.from([0x16, 0x03, 0x01, 0, 4, 2, 0, 0, 0]), Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 1])]) {
+      expect(() => classify(bad, true)).not.toThrow();
+    }
+  });
+});
+
+describe("other protocols", () => {
+  it("HTTP request heads: Host, path, absolute-form, partial", () => {
+    const h = parseHttpHead(Buffer.from("GET /a?b HTTP/1.1\r\nHost: WWW.Example.org\r\nX: y\r\n\r\n"));
+    expect(h).toMatchObject({ method: "GET", host: "WWW.Example.org", path: "/a?b" });
+    expect(parseHttpHead(Buffer.from("GET http://x.example:8080/p HTTP/1.1\r\n\r\n"))).toMatchObject({ host: "x.example:8080", path: "/p" });
+    expect(parseHttpHead(Buffer.from("GET / HTTP/1.1\r\nHost: x"))).toBe("partial");
+    expect(parseHttpHead(Buffer.from("\x00\x01binary"))).toBeUndefined();
+  });
+
+  it("SSH banners, OpenVPN resets, fully-encrypted traffic (Wu et al. 2023)", () => {
+    expect(classify(Buffer.from("SSH-2.0-OpenSSH_9.2p1\r\n"))).toMatchObject({ protocol: "ssh", fingerprints: ["ssh"] });
+    const ovpn = Buffer.concat([Buffer.from([0, 14, 0x38]), Buffer.alloc(14, 1)]);
+    expect(classify(ovpn)).toMatchObject({ protocol: "openvpn" });
+    let seed = 7;
+    const random = Buffer.alloc(600);
+    for (let i = 0; i < random.length; i++) random[i] = (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
+    expect(looksFullyEncrypted(random)).toBe(true);
+    expect(classify(random)).toMatchObject({ protocol: "encrypted", fingerprints: ["fully-encrypted"] });
+    expect(looksFullyEncrypted(Buffer.from("hello world, this is text"))).toBe(false);
+    const zeros = Buffer.alloc(600, 0);
+    expect(looksFullyEncrypted(zeros)).toBe(false);
+  });
+
+  it("classifies 100,000 random and mutated first-byte sequences without throwing", async () => {
+    const seedsIn = [await captureClientHello("fuzz.example"), Buffer.from("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), Buffer.from("SSH-2.0-x\r\n")];
+    let seed = 42;
+    const rand = (): number => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const kinds: Record<string, number> = {};
+    for (let i = 0; i < 100_000; i++) {
+      let b: Buffer;
+      if (i % 2) {
+        b = Buffer.alloc(Math.floor(rand() * 700));
+        for (let j = 0; j < b.length; j++) b[j] = Math.floor(rand() * 256);
+      } else {
+        b = Buffer.from(seedsIn[i % seedsIn.length]!);
+        for (let f = 0; f < 1 + Math.floor(rand() * 8); f++) b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
+        if (rand() < 0.3) b = b.subarray(0, Math.floor(rand() * b.length));
+      }
+      const c = classify(b, rand() < 0.5);
+      kinds[c.kind] = (kinds[c.kind] ?? 0) + 1;
+    }
+    expect(Object.keys(kinds).sort()).toEqual(["http", "other", "partial", "tls"]);
+  });
+});
