@@ -92,7 +92,7 @@ describe("the world's origin, with real clients", () => {
     const q = dnsPacket.encode({ type: "query", id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: "A", name: "blog.wordpress.com", class: "IN" }] });
     const wire = await run("curl", ["-sS", "--cacert", caFile, "--resolve", `dns.google:${port}:127.0.0.1`, "-H", "accept: application/dns-message", `https://dns.google:${port}/dns-query?dns=${q.toString("base64url")}`]);
     const answer = dnsPacket.decode(Buffer.from(wire.stdout, "latin1"));
-    expect(answer.answers!.map((a) => a.data)).toEqual(["198.18.50.10", "198.18.50.11", "198.18.50.12"]);
+    expect(answer.answers!.map((a) => (a as { data: unknown }).data)).toEqual(["198.18.50.10", "198.18.50.11", "198.18.50.12"]);
     const json = await run("curl", ["-sS", "--cacert", caFile, "--resolve", `cloudflare-dns.com:${port}:127.0.0.1`, "-H", "accept: application/dns-json", `https://cloudflare-dns.com:${port}/dns-query?name=gone.invalid&type=A`]);
     expect(JSON.parse(json.stdout)).toMatchObject({ Status: 3 });
   });

@@ -29,7 +29,7 @@ describe("DNS wire codec", () => {
     expect(d.id).toBe(4242);
     expect(d.type).toBe("response");
     expect(d.questions![0]!.name).toBe("a.Example.org");
-    expect(d.answers!.map((a) => [a.type, a.data, a.ttl])).toEqual([["A", "198.19.1.2", 300], ["AAAA", "2001:db8:19::1:2", 300], ["AAAA", "::ffff:c612:1", 60]]);
+    expect(d.answers!.map((a) => [a.type, (a as { data: unknown }).data, (a as { ttl: number }).ttl])).toEqual([["A", "198.19.1.2", 300], ["AAAA", "2001:db8:19::1:2", 300], ["AAAA", "::ffff:c612:1", 60]]);
     const opt = d.additionals!.find((a) => a.type === "OPT") as unknown as { udpPayloadSize: number; flags: number };
     expect(opt.udpPayloadSize).toBe(1232);
     expect(opt.flags & dnsPacket.DNSSEC_OK).toBeTruthy();
