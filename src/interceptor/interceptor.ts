@@ -13,6 +13,7 @@ import { ResidualTable } from "./residual.js";
 import { ThrottleStream } from "./throttle.js";
 import { LoopError, type Destination, type Upstream } from "./upstream.js";
 import { DEFAULT_DPI } from "../profile/model.js";
+import { PerRequest } from "./per-request.js";
 
 export type EntryKind = "http-proxy" | "socks" | "transparent";
 
@@ -26,7 +27,7 @@ export interface EntryHooks {
 
 export interface InterceptStats {
   flows: number; judgedAtConnect: number; residualHits: number; held: number; heldNow: number;
-  upstreamErrors: number; loopRefused: number; silentClients: number; reassembleLimits: number; mitm: number;
+  upstreamErrors: number; loopRefused: number; silentClients: number; reassembleLimits: number; mitm: number; idleClosed: number;
   byKind: Record<string, number>;
 }
 
@@ -36,17 +37,22 @@ const DEFAULT_HOLD_MS = 120_000;
 const MAX_HELD = 10_000;
 /** A client that sends nothing this long is judged on address and port alone (server-speaks-first protocols). */
 const SILENT_CLIENT_MS = 1000;
+const IDLE_FLOW_MS = 300_000;
 
 export class Interceptor {
   readonly residual = new ResidualTable();
   readonly stats: InterceptStats = {
     flows: 0, judgedAtConnect: 0, residualHits: 0, held: 0, heldNow: 0, upstreamErrors: 0, loopRefused: 0,
-    silentClients: 0, reassembleLimits: 0, mitm: 0, byKind: {},
+    silentClients: 0, reassembleLimits: 0, mitm: 0, idleClosed: 0, byKind: {},
   };
   private seq = 0;
   private readonly heldSockets = new Set<Socket>();
 
-  constructor(private readonly lab: LabContext, private readonly upstream: Upstream) {}
+  private readonly perRequest: PerRequest;
+
+  constructor(private readonly lab: LabContext, private readonly upstream: Upstream) {
+    this.perRequest = new PerRequest(lab, (dst) => upstream.httpTarget(dst));
+  }
 
   /** DPI quirks: those of the first active profile (the regime in front). */
   private dpi(): Dpi {
@@ -119,6 +125,11 @@ export class Interceptor {
     const { payload: _p, flow: _f, ...logged } = obs;
     event(verdict, logged as Record<string, unknown>, { stage: "payload", bytes: first.length });
     if (verdict.residual && verdict.action.type !== "allow") this.residual.trigger(verdict, clientIp, clientPort, dst.ip, dst.port, Date.now());
+    if (verdict.action.type === "allow" && c.kind === "http" && c.http.host !== undefined && this.lab.policy.hasUrlRules(c.http.host)) {
+      up.destroy();
+      this.perRequest.take(socket, first, { dst, network, client, flow, entry: opts.entry, hold: (s) => this.hold(s) });
+      return;
+    }
     this.enact(verdict.action, socket, up, first, c, dst);
   }
 
@@ -222,6 +233,8 @@ export class Interceptor {
 
   private splice(socket: Socket, up: Socket, first: Buffer, throttle?: Extract<Action, { type: "throttle" }>): void {
     if (first.length) up.write(first);
+    // Idle flows are closed after a while, as a stateful middlebox forgets them.
+    socket.setTimeout(IDLE_FLOW_MS, () => { this.stats.idleClosed++; socket.destroy(); up.destroy(); });
     const close = (): void => { socket.destroy(); up.destroy(); };
     socket.on("close", () => up.destroy());
     up.on("close", () => socket.end());

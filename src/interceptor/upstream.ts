@@ -28,6 +28,13 @@ export class Upstream {
     return a.v4[0] ?? a.v6[0];
   }
 
+  /** The base URL per-request forwarding sends a destination's HTTP requests to. */
+  httpTarget(dst: Destination): string {
+    if (this.world.mode === "lab") return `http://${this.origin!.host}:${this.origin!.port}`;
+    if (dst.ip.startsWith("127.") || dst.ip === "::1") throw new LoopError(`refusing to forward to ${dst.ip} (loop guard)`);
+    return `http://${dst.ip.includes(":") ? `[${dst.ip}]` : dst.ip}:${dst.port}`;
+  }
+
   connect(dst: Destination, client: { ip: string; port: number }): Socket {
     if (this.world.mode === "lab") {
       if (!this.origin) throw new Error("the lab world has no origin server");

@@ -190,6 +190,11 @@ export class Policy {
     return true;
   }
 
+  /** Whether any rule matches URL paths of `host` (the interceptor then judges each request). */
+  hasUrlRules(host: string): boolean {
+    return this.url.size > 0 && this.url.has(canonicalName(stripPort(host)));
+  }
+
   /** Whether `rule` (by index in `rules`) is active on `network` at `t`, ignoring probability. */
   isActive(index: number, t: number, network: string): boolean {
     const c = this.compiled[index];

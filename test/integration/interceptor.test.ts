@@ -28,6 +28,7 @@ rules:
   - { id: tor, match: { fingerprint: tor-2012 }, networks: [other], action: drop }
   - { id: kw, match: { keyword: forbidden-word }, action: rst }
   - { id: timeout408, match: { host: slideshare.example }, action: { blockpage: { status: 408, body: "" } } }
+  - { id: url, match: { url: "translate.example/translate" }, action: { blockpage: { status: 403, body: "url blocked" } } }
 world:
   hosts:
     "ipdrop.example": ["198.18.99.1"]
@@ -186,6 +187,21 @@ describe("actions", () => {
     expect((await outcome(ssh.socket, 1500)).ended).toBe("reset");
     const kw = await run("curl", ["-sS", "--max-time", "5", "-x", proxy(lab), "-d", "text with forbidden-word inside", "http://forum.example/post"]);
     expect(kw.code).toBe(56);
+  });
+});
+
+describe("per-request mode", () => {
+  it("judges every request on a kept-alive connection when the host has URL-path rules", async () => {
+    const seen: Record<string, unknown>[] = [];
+    const unsub = lab.eventLog.subscribe((e) => seen.push(e as unknown as Record<string, unknown>));
+    const r = await curl(["-x", proxy(lab), "-w", "%{http_code} %{num_connects}\n", "-o", "/dev/null", "-o", "/dev/null", "-o", "/dev/null",
+      "http://translate.example/", "http://translate.example/translate?u=http://news.example/", "http://translate.example/about"]);
+    unsub();
+    expect(r.stdout.trim().split("\n")).toEqual(["200 1", "403 0", "200 0"]);
+    const perRequest = seen.filter((e) => (e.detail as { stage: string }).stage === "request");
+    expect(perRequest.map((e) => [e.action, (e.observation as { path: string }).path])).toEqual([
+      ["allow", "/"], ["blockpage", "/translate?u=http://news.example/"], ["allow", "/about"],
+    ]);
   });
 });
 
