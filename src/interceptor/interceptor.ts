@@ -96,28 +96,34 @@ export class Interceptor {
       return this.refuseAtConnect(atConnect.action, hooks, socket);
     }
 
-    let up: Socket;
-    try {
-      up = this.upstream.connect(dst, { ip: clientIp, port: clientPort });
-    } catch (err) {
-      if (err instanceof LoopError) this.stats.loopRefused++;
-      hooks.refused("rst");
-      return;
+    // In the lab world the origin always answers, so the way upstream is opened only for flows
+    // the DPI lets through (a blocked flow costs the origin nothing). Towards the internet it is
+    // opened first, as a proxy would, so that an unreachable server fails the CONNECT itself.
+    const open = async (): Promise<Socket | undefined> => {
+      let s: Socket;
+      try {
+        s = this.upstream.connect(dst, { ip: clientIp, port: clientPort });
+      } catch (err) {
+        if (err instanceof LoopError) this.stats.loopRefused++;
+        return undefined;
+      }
+      const ok = await new Promise<boolean>((resolve) => {
+        s.once("connect", () => resolve(true));
+        s.once("error", () => resolve(false));
+      });
+      if (!ok) { this.stats.upstreamErrors++; s.destroy(); return undefined; }
+      s.on("error", () => { s.destroy(); socket.destroy(); });
+      return s;
+    };
+    let up: Socket | undefined;
+    if (!this.upstream.lazy) {
+      up = await open();
+      if (!up) { hooks.refused("rst"); return; }
     }
-    const connected = await new Promise<boolean>((resolve) => {
-      up.once("connect", () => resolve(true));
-      up.once("error", () => resolve(false));
-    });
-    if (!connected) {
-      this.stats.upstreamErrors++;
-      hooks.refused("rst");
-      return;
-    }
-    up.on("error", () => { up.destroy(); socket.destroy(); });
     hooks.established();
 
     const first = await this.readFirst(socket, opts.initial);
-    if (socket.destroyed) { up.destroy(); return; }
+    if (socket.destroyed) { up?.destroy(); return; }
     const c = classify(first, true);
     this.stats.byKind[c.kind === "other" ? c.protocol : c.kind] = (this.stats.byKind[c.kind === "other" ? c.protocol : c.kind] ?? 0) + 1;
     const obs: Observation = { ...base, ...observe(c), ...(first.length ? { payload: first } : {}) };
@@ -126,11 +132,19 @@ export class Interceptor {
     event(verdict, logged as Record<string, unknown>, { stage: "payload", bytes: first.length });
     if (verdict.residual && verdict.action.type !== "allow") this.residual.trigger(verdict, clientIp, clientPort, dst.ip, dst.port, Date.now());
     if (verdict.action.type === "allow" && c.kind === "http" && c.http.host !== undefined && this.lab.policy.hasUrlRules(c.http.host)) {
-      up.destroy();
+      up?.destroy();
       this.perRequest.take(socket, first, { dst, network, client, flow, entry: opts.entry, hold: (s) => this.hold(s) });
       return;
     }
-    this.enact(verdict.action, socket, up, first, c, dst);
+    const t = verdict.action.type;
+    if (t === "allow" || t === "throttle" || t === "mitm") {
+      up ??= await open();
+      if (!up) { socket.destroy(); return; }
+      this.enact(verdict.action, socket, up, first, c, dst);
+    } else {
+      up?.destroy();
+      this.enact(verdict.action, socket, undefined, first, c, dst);
+    }
   }
 
   private refuseAtConnect(a: Action, hooks: EntryHooks, socket: Socket): void {
@@ -181,35 +195,31 @@ export class Interceptor {
     });
   }
 
-  private enact(a: Action, socket: Socket, up: Socket, first: Buffer, c: Classified, dst: Destination): void {
+  /** `up` is open for allow, throttle and mitm, and absent for the blocking actions. */
+  private enact(a: Action, socket: Socket, up: Socket | undefined, first: Buffer, c: Classified, dst: Destination): void {
     switch (a.type) {
       case "allow":
-        return this.splice(socket, up, first);
+        return this.splice(socket, up!, first);
       case "throttle":
-        return this.splice(socket, up, first, a);
+        return this.splice(socket, up!, first, a);
       case "rst":
-        up.destroy();
         socket.resetAndDestroy();
         return;
       case "fin":
-        up.destroy();
         socket.end();
         return;
       case "blockpage":
-        up.destroy();
         if (c.kind !== "http") { socket.resetAndDestroy(); return; } // no page over TLS: a reset
         socket.end(blockPage(a));
         return;
       case "tls-alert":
-        up.destroy();
         socket.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, a.alert & 0xff]));
         return;
       case "mitm":
-        if (c.kind !== "tls") return this.splice(socket, up, first);
-        void this.mitm(socket, up, first, c.hello.sni ?? dst.host ?? dst.ip, a);
+        if (c.kind !== "tls") return this.splice(socket, up!, first);
+        void this.mitm(socket, up!, first, c.hello.sni ?? dst.host ?? dst.ip, a);
         return;
       default: // drop, shutdown, outage, reject, queue: silence
-        up.destroy();
         this.hold(socket, a.type === "drop" ? a.timeoutMs : undefined);
     }
   }

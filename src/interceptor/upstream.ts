@@ -28,6 +28,11 @@ export class Upstream {
     return a.v4[0] ?? a.v6[0];
   }
 
+  /** In the lab world the origin always accepts, so connecting can wait until a flow is allowed. */
+  get lazy(): boolean {
+    return this.world.mode === "lab";
+  }
+
   /** The base URL per-request forwarding sends a destination's HTTP requests to. */
   httpTarget(dst: Destination): string {
     if (this.world.mode === "lab") return `http://${this.origin!.host}:${this.origin!.port}`;

@@ -3,7 +3,7 @@
 // connections and on message size.
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIP, type Server, type Socket } from "node:net";
-import { bindUdp, listenTcp } from "../lab/listen.js";
+import { ListenError, bindUdp, listenTcp } from "../lab/listen.js";
 import type { Resolver } from "./resolver.js";
 
 export interface DnsListenerOptions {
@@ -32,6 +32,19 @@ export class DnsListener {
   constructor(private readonly resolver: Resolver, private readonly opts: DnsListenerOptions) {}
 
   async listen(): Promise<number> {
+    // With an ephemeral port, UDP picks it and TCP must get the same one; another program may
+    // hold that TCP port already, so try again with a new one.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.listenOnce();
+      } catch (err) {
+        await this.close();
+        if (this.opts.port !== 0 || attempt >= 20 || !(err instanceof ListenError) || !/in use/.test(err.message)) throw err;
+      }
+    }
+  }
+
+  private async listenOnce(): Promise<number> {
     const { host, network } = this.opts;
     this.udp = createSocket({ type: isIP(host) === 6 ? "udp6" : "udp4", recvBufferSize: 4 << 20 });
     this.port = await bindUdp(this.udp, host, this.opts.port, `resolver (udp) for ${network}`);
@@ -95,7 +108,10 @@ export class DnsListener {
 
   async close(): Promise<void> {
     for (const s of this.conns) s.destroy();
-    this.udp?.close();
-    await new Promise<void>((r) => (this.tcp ? this.tcp.close(() => r()) : r()));
+    try { this.udp?.close(); } catch { /* not bound */ }
+    this.udp = undefined;
+    const tcp = this.tcp;
+    this.tcp = undefined;
+    await new Promise<void>((r) => (tcp?.listening ? tcp.close(() => r()) : r()));
   }
 }
