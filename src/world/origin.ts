@@ -52,7 +52,7 @@ export class Origin {
   }
 
   async listen(host = "127.0.0.1", port = 0): Promise<void> {
-    this.server = createServer((s) => this.accept(s));
+    this.server = createServer({ noDelay: true }, (s) => this.accept(s));
     await new Promise<void>((resolve, reject) => {
       this.server!.once("error", reject);
       this.server!.listen(port, host, () => resolve());
