@@ -11,3 +11,7 @@ export { scanProfiles, resolveProfileRef, profilesAt, type ProfileSummary } from
 export type { Profile, Rule, Action, Match, Window } from "./profile/model.js";
 export { loadSeeds, type Seed, type SeedCatalog } from "./seeds/catalog.js";
 export { formatError, SourceErrors, type SourceError } from "./util/yaml-source.js";
+export { Interceptor, type EntryKind, type EntryHooks } from "./interceptor/interceptor.js";
+export type { Destination } from "./interceptor/upstream.js";
+export { classify, type Classified } from "./interceptor/classify.js";
+export { parseClientHello, type ClientHello } from "./interceptor/clienthello.js";
