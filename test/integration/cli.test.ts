@@ -1,7 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { cli, exited, upJson, ROOT } from "../helpers/cli.js";
+import { createRequire } from "node:module";
+import { BIN, cli, exited, upJson, ROOT } from "../helpers/cli.js";
+
+const require = createRequire(import.meta.url);
 import { tempDir } from "../helpers/profiles.js";
 
 describe("chokepoint CLI", () => {
@@ -56,6 +59,24 @@ describe("chokepoint CLI", () => {
     expect(typeof ready.endpoints).toBe("object");
     child.kill("SIGTERM");
     expect(await exited(child)).toBe(0);
+  });
+
+  it("up says which port is in use and how to choose another", async () => {
+    const { createServer } = await import("node:net");
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, "127.0.0.1", () => r()));
+    const port = (blocker.address() as { port: number }).port;
+    // The HTTP proxy is the second port after BASE: make BASE+1 the taken one.
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const { spawn } = require("node:child_process") as typeof import("node:child_process");
+      const c = spawn(process.execPath, [BIN, "up", "--profile", "example-basics", "--ports", String(port - 1), "--json"], { env: { ...process.env, NO_COLOR: "1" } });
+      let stderr = "";
+      c.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      c.on("exit", (code) => resolve({ code, stderr }));
+    });
+    blocker.close();
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use.*--ports auto`));
   });
 
   it("up rejects bad options with a clear message", () => {
