@@ -33,16 +33,19 @@ export class EventLog {
     }
   }
 
+  /** Set by a helper process whose lab wants every event (the helper's own log has no reader). */
+  forceWanted = false;
+
   /** Whether anyone reads events (a file or a subscriber); if not, components may just count(). */
   get wanted(): boolean {
-    return this.fd !== undefined || this.subscribers.size > 0;
+    return this.forceWanted || this.fd !== undefined || this.subscribers.size > 0;
   }
 
   /** Counts a decision without building its event (nobody reads events right now). */
-  count(action: string, network = "-"): void {
-    this.total++;
+  count(action: string, network = "-", n = 1): void {
+    this.total += n;
     const byNet = (this.counters[action] ??= {});
-    byNet[network] = (byNet[network] ?? 0) + 1;
+    byNet[network] = (byNet[network] ?? 0) + n;
   }
 
   record(input: EventInput): LabEvent {

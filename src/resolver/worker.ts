@@ -23,13 +23,17 @@ export interface WorkerInit {
   world: "lab" | "internet";
   confdir: string;
   clock: ClockSnapshot;
+  /** Whether the lab reads events (else the helper only counts). */
+  wanted: boolean;
 }
-export type ToWorker = WorkerInit | { type: "udp"; network: string } | { type: "clock"; clock: ClockSnapshot } | { type: "stop" };
+export type ToWorker = WorkerInit | { type: "udp"; network: string } | { type: "clock"; clock: ClockSnapshot } | { type: "wanted"; wanted: boolean } | { type: "stop" };
+/** Decisions only counted (nobody read events): action -> network -> count. */
+export type CountDelta = Record<string, Record<string, number>>;
 export type FromWorker =
   | { type: "ready" }
-  | { type: "events"; events: LabEvent[]; stats: Partial<ResolverStats> }
+  | { type: "events"; events: LabEvent[]; counts: CountDelta; stats: Partial<ResolverStats> }
   | { type: "error"; message: string }
-  | { type: "stopped"; events: LabEvent[]; stats: Partial<ResolverStats> };
+  | { type: "stopped"; events: LabEvent[]; counts: CountDelta; stats: Partial<ResolverStats> };
 
 const BATCH_MS = 20;
 const BATCH_MAX = 512;
@@ -39,6 +43,8 @@ if (process.send) {
   let resolver: Resolver | undefined;
   const sockets: UdpSocket[] = [];
   let batch: LabEvent[] = [];
+  let tally: CountDelta = {};
+  let events: EventLog | undefined;
   let lastStats: ResolverStats | undefined;
   let timer: NodeJS.Timeout | undefined;
   const send = (m: FromWorker): void => void process.send!(m);
@@ -52,10 +58,20 @@ if (process.send) {
     lastStats = now;
     return d;
   };
+  /** Counters of decisions that were only counted since the last batch. */
+  const countDelta = (): CountDelta => {
+    const d = tally;
+    tally = {};
+    return d;
+  };
+  const schedule = (): void => {
+    if (!timer) timer = setTimeout(flush, BATCH_MS);
+  };
   const flush = (): void => {
     if (timer) { clearTimeout(timer); timer = undefined; }
-    if (!batch.length) return;
-    send({ type: "events", events: batch, stats: statsDelta() });
+    const counts = countDelta();
+    if (!batch.length && !Object.keys(counts).length) return;
+    send({ type: "events", events: batch, counts, stats: statsDelta() });
     batch = [];
   };
   process.on("message", (m: ToWorker, handle: unknown) => {
@@ -63,13 +79,21 @@ if (process.send) {
       if (m.type === "init") {
         const { profiles } = selectProfiles({ refs: m.refs, ...(m.country ? { country: m.country } : {}), ...(m.at !== undefined ? { at: m.at } : {}), ...(m.variant ? { variant: m.variant } : {}), ...(m.seedDirs ? { seedDirs: m.seedDirs } : {}) });
         const clock = LabClock.fromSnapshot(m.clock);
-        const events = new EventLog();
+        events = new EventLog();
+        // Built events come back in batches; when the lab reads none, the helper only counts
+        // (as the lab itself does), and the counts come back instead.
         events.subscribe((e) => {
           batch.push(e);
           if (batch.length >= BATCH_MAX) flush();
-          else if (!timer) timer = setTimeout(flush, BATCH_MS);
+          else schedule();
         });
-        ctx = { policy: compilePolicy(profiles, { labStart: clock.startedAt }), clock, world: buildWorld(profiles, { mode: m.world }), pki: new Pki(m.confdir), events };
+        events.forceWanted = m.wanted;
+        events.count = (action: string, network = "-"): void => {
+          const byNet = (tally[action] ??= {});
+          byNet[network] = (byNet[network] ?? 0) + 1;
+          schedule();
+        };
+        ctx = { policy: compilePolicy(profiles, { labStart: clock.startedAt }), clock, world: buildWorld(profiles, { mode: m.world }), pki: new Pki(m.confdir), events: events! };
         resolver = new Resolver(ctx);
         send({ type: "ready" });
       } else if (m.type === "udp") {
@@ -83,10 +107,12 @@ if (process.send) {
         });
       } else if (m.type === "clock") {
         ctx?.clock.restore(m.clock);
+      } else if (m.type === "wanted") {
+        if (events) events.forceWanted = m.wanted;
       } else if (m.type === "stop") {
         for (const s of sockets) s.close();
         if (timer) clearTimeout(timer);
-        send({ type: "stopped", events: batch, stats: resolver ? statsDelta() : {} });
+        send({ type: "stopped", events: batch, counts: countDelta(), stats: resolver ? statsDelta() : {} });
         batch = [];
         process.disconnect();
       }

@@ -7,7 +7,8 @@ import { PACKAGE_ROOT } from "../paths.js";
 import type { LabClock } from "../clock/clock.js";
 import type { EventLog } from "../events/log.js";
 import type { Resolver, ResolverStats } from "./resolver.js";
-import type { FromWorker, ToWorker, WorkerInit } from "./worker.js";
+import type { LabEvent } from "../events/types.js";
+import type { CountDelta, FromWorker, ToWorker, WorkerInit } from "./worker.js";
 
 /** The compiled helper (also when the lab itself runs from the TypeScript sources, as in tests). */
 const WORKER = join(PACKAGE_ROOT, "dist", "resolver", "worker.js");
@@ -17,13 +18,16 @@ export class ResolverWorkers {
   /** Decisions made by the helpers (the rest were the lab's own). */
   handled = 0;
   private readonly onClock: () => void;
+  private wantedTimer: NodeJS.Timeout | undefined;
+  private lastWanted = false;
 
   constructor(private readonly resolver: Resolver, private readonly events: EventLog, private readonly clock: LabClock) {
     this.onClock = (): void => this.broadcast({ type: "clock", clock: this.clock.snapshot() });
   }
 
   /** Forks `n` helpers and waits until each has loaded the profiles. */
-  async start(n: number, init: Omit<WorkerInit, "type" | "clock">): Promise<void> {
+  async start(n: number, init: Omit<WorkerInit, "type" | "clock" | "wanted">): Promise<void> {
+    this.lastWanted = this.events.wanted;
     const ready: Promise<void>[] = [];
     for (let i = 0; i < n; i++) {
       const child = fork(WORKER, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
@@ -32,14 +36,23 @@ export class ResolverWorkers {
         child.on("message", (m: FromWorker) => {
           if (m.type === "ready") resolve();
           else if (m.type === "error") reject(new Error(`resolver worker: ${m.message}`));
-          else if (m.type === "events") this.take(m.events, m.stats);
+          else if (m.type === "events") this.take(m.events, m.counts, m.stats);
         });
         child.once("exit", (code) => reject(new Error(`resolver worker exited (${code}) while starting`)));
       }));
-      child.send({ type: "init", ...init, clock: this.clock.snapshot() } satisfies ToWorker);
+      child.send({ type: "init", ...init, clock: this.clock.snapshot(), wanted: this.lastWanted } satisfies ToWorker);
     }
     await Promise.all(ready);
     this.clock.on("change", this.onClock);
+    // Helpers build events only while the lab has a reader for them (a file, a subscriber).
+    this.wantedTimer = setInterval(() => {
+      const w = this.events.wanted;
+      if (w !== this.lastWanted) {
+        this.lastWanted = w;
+        this.broadcast({ type: "wanted", wanted: w });
+      }
+    }, 50);
+    this.wantedTimer.unref();
   }
 
   /** Lets every helper read `socket` too (the same kernel socket, shared). */
@@ -47,9 +60,15 @@ export class ResolverWorkers {
     for (const c of this.children) c.send({ type: "udp", network } satisfies ToWorker, socket as unknown as import("node:net").Socket);
   }
 
-  private take(events: FromWorker extends infer T ? T extends { events: infer E } ? E : never : never, stats: Partial<ResolverStats>): void {
+  private take(events: LabEvent[], counts: CountDelta, stats: Partial<ResolverStats>): void {
     this.handled += events.length;
     for (const e of events) this.events.record(e);
+    for (const [action, byNet] of Object.entries(counts)) {
+      for (const [net, n] of Object.entries(byNet)) {
+        this.handled += n;
+        this.events.count(action, net, n);
+      }
+    }
     for (const [k, v] of Object.entries(stats)) this.resolver.stats[k as keyof ResolverStats] += v as number;
   }
 
@@ -60,12 +79,13 @@ export class ResolverWorkers {
   /** Stops the helpers, recording their last events first. */
   async stop(): Promise<void> {
     this.clock.off("change", this.onClock);
+    if (this.wantedTimer) clearInterval(this.wantedTimer);
     await Promise.all(this.children.map((c) => new Promise<void>((resolve) => {
       if (!c.connected) return resolve();
       const timer = setTimeout(() => { c.kill("SIGKILL"); resolve(); }, 2000);
       c.on("message", (m: FromWorker) => {
         if (m.type === "stopped") {
-          this.take(m.events, m.stats);
+          this.take(m.events, m.counts, m.stats);
           clearTimeout(timer);
           resolve();
         }

@@ -268,4 +268,35 @@ describe("resolver helper processes (--dns-workers)", () => {
     expect(multi.resolverWorkers!.handled).toBeGreaterThan(0);
     expect(events.find((e) => e.observation.name === "after-seek.example").labTime).toMatch(/^2030-01-01/);
   });
+
+  it("count what they decide while nobody reads events, and send events once someone does", async () => {
+    const multi = await startLab({ profiles: ["example-basics"], dnsWorkers: 2 });
+    const ep = multi.endpoints.dns!;
+    const burst = async (prefix: string): Promise<void> => {
+      const sock = createSocket("udp4");
+      let replies = 0;
+      sock.on("message", () => replies++);
+      for (let i = 0; i < 300; i++) {
+        sock.send(dnsPacket.encode({ type: "query", id: i, questions: [{ name: `${prefix}${i}.nx.example.org`, type: "A", class: "IN" }] } as dnsPacket.Packet), ep.port, ep.host);
+        if (i % 20 === 19) await new Promise((r) => setTimeout(r, 2)); // no kernel buffer overflow
+      }
+      for (let t = 0; t < 50 && replies < 300; t++) await new Promise((r) => setTimeout(r, 50));
+      sock.close();
+      expect(replies).toBe(300);
+    };
+    await burst("a");
+    await new Promise((r) => setTimeout(r, 200)); // the helpers' batches
+    expect(multi.eventLog.total).toBe(300);
+    expect(multi.eventLog.counters.allow!.default).toBe(300);
+    expect(multi.resolverWorkers!.handled).toBeGreaterThan(0);
+    const seen: string[] = [];
+    const unsub = multi.eventLog.subscribe((e) => seen.push(String(e.observation?.name)));
+    await new Promise((r) => setTimeout(r, 200)); // the helpers hear that events are wanted
+    await burst("b");
+    await new Promise((r) => setTimeout(r, 200));
+    unsub();
+    expect(seen).toHaveLength(300);
+    expect(new Set(seen).size).toBe(300);
+    await multi.stop();
+  });
 });
