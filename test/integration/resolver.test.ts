@@ -300,3 +300,26 @@ describe("resolver helper processes (--dns-workers)", () => {
     await multi.stop();
   });
 });
+
+describe("--world internet", () => {
+  it("forwards allowed queries byte for byte to the upstream resolver and still enacts its own rules", async () => {
+    // The upstream here is another lab (its world answers), standing in for a real resolver.
+    const up = await startLab({ profiles: ["example-basics"] });
+    const u = up.endpoints.dns!;
+    const lab2 = await startLab({ profiles: ["example-basics"], world: "internet", upstream: `${u.host}:${u.port}` });
+    const d = lab2.endpoints.dns!;
+    const q = (args: string[]) => run("dig", [`@${d.host}`, "-p", String(d.port), "+tries=1", "+time=2", ...args]);
+    expect((await q(["+short", "forwarded.example"])).stdout.trim()).toBe(up.world.addresses("forwarded.example").v4[0]);
+    expect((await q(["nx.example.org"])).stdout).toMatch(/NXDOMAIN/); // judged here, not upstream
+    expect((await q(["+short", "spoof.example.org"])).stdout.trim()).toBe("198.18.0.66");
+    expect(lab2.resolver.stats.forwarded).toBe(1);
+    expect(up.resolver.stats.queries).toBe(1);
+    await lab2.stop();
+    await up.stop();
+    const noUp = await startLab({ profiles: ["example-basics"], world: "internet", upstream: "127.0.0.1:9" });
+    const n = noUp.endpoints.dns!;
+    const r = await run("dig", [`@${n.host}`, "-p", String(n.port), "+tries=1", "+time=5", "x.example"]);
+    expect(r.stdout).toMatch(/SERVFAIL/);
+    await noUp.stop();
+  });
+});
