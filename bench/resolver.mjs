@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { goal, median, percentile, table } from "./lib.mjs";
+import { goal, median, percentile, randomNames, rng, table } from "./lib.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -25,18 +25,7 @@ const cleanup = [];
 process.on("exit", () => { for (const c of cleanup) try { c(); } catch {} rmSync(dir, { recursive: true, force: true }); });
 
 // Deterministic names (as in the policy benchmark).
-function rng(seed) {
-  return () => { seed |= 0; seed = (seed + 0x6d2b79f5) | 0; let t = Math.imul(seed ^ (seed >>> 15), 1 | seed); t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t; return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
-}
-const TLDS = ["kz", "ru", "com", "net", "org", "info", "io", "test", "de", "su"];
-const r = rng(42);
-const names = new Array(LIST);
-for (let i = 0; i < LIST; i++) {
-  const len = 4 + Math.floor(r() * 9);
-  let s = "";
-  for (let j = 0; j < len; j++) s += String.fromCharCode(97 + Math.floor(r() * 26));
-  names[i] = `${s}${i}.${TLDS[i % TLDS.length]}`;
-}
+const names = randomNames(LIST, 42, ["kz", "ru", "com", "net", "org", "info", "io", "test", "de", "su"]);
 writeFileSync(join(dir, "blocked.txt"), names.join("\n") + "\n");
 const qr = rng(7);
 const queries = [];

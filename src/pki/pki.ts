@@ -160,13 +160,12 @@ export class Pki {
   }
 
   /** A TLS context presenting the leaf for `req` (cached). */
-  context(req: LeafRequest, alpn?: string[]): SecureContext {
+  context(req: LeafRequest): SecureContext {
     const key = `${req.ca ?? "lab"}|${req.validity ?? "valid"}|${req.names.join(",")}|${req.copy ? JSON.stringify(req.copy) : ""}`;
     const hit = this.contexts.get(key);
     if (hit) return hit;
     const leaf = this.leaf(req);
     const ctx = createSecureContext({ key: leaf.keyPem, cert: leaf.chainPem });
-    void alpn;
     if (this.contexts.size > 10_000) this.contexts.clear();
     this.contexts.set(key, ctx);
     return ctx;

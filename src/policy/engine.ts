@@ -195,11 +195,6 @@ export class Policy {
     return this.url.size > 0 && this.url.has(canonicalName(stripPort(host)));
   }
 
-  /** Whether `rule` (by index in `rules`) is active on `network` at `t`, ignoring probability. */
-  isActive(index: number, t: number, network: string): boolean {
-    const c = this.compiled[index];
-    return !!c && this.active({ ...c, rule: { ...c.rule, probability: undefined } as Rule }, {}, t, network);
-  }
 }
 
 export function compilePolicy(profiles: readonly Profile[], opts: CompileOptions = {}): Policy {

@@ -131,7 +131,6 @@ export class Origin {
   private secureServer(ip: string): Http2SecureServer {
     let server = this.fronts.get(ip);
     if (server) return server;
-    const ctx = this.pki.context({ names: [ip] });
     const leaf = this.pki.leaf({ names: [ip] });
     server = createSecureServer({
       allowHTTP1: true,
@@ -151,7 +150,6 @@ export class Origin {
         }
       },
     }, this.handler);
-    void ctx;
     server.on("tlsClientError", () => this.stats.tlsErrors++);
     server.on("secureConnection", (tls: TLSSocket) => {
       if (!(tls as TLSSocket & { servername?: string | false }).servername) this.stats.noSni++;

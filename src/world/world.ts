@@ -73,7 +73,7 @@ export class World {
 
   private probe(name: string): number {
     for (let i = 0; ; i++) {
-      const slot = hashInt(i === 0 ? name : `${name}#${i}`) % V4_SLOTS;
+      const slot = hash32(i === 0 ? name : `${name}#${i}`, 0x811c9dc5) % V4_SLOTS;
       const owner = this.reserved.get(slot);
       if (owner === undefined || owner === name) return slot;
     }
@@ -137,10 +137,6 @@ export class World {
   certKind(name: string): string {
     return this.certKinds.get(canonicalName(name)) ?? "valid";
   }
-}
-
-function hashInt(text: string): number {
-  return hash32(text, 0x811c9dc5);
 }
 
 /**
