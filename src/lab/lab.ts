@@ -9,7 +9,7 @@ import type { Profile } from "../profile/model.js";
 import { parseInstant } from "../util/time.js";
 import { Pki, defaultConfdir } from "../pki/pki.js";
 import { buildWorld } from "../world/build.js";
-import { Origin } from "../world/origin.js";
+import { OriginThread } from "../world/origin-thread.js";
 import type { World } from "../world/world.js";
 import { Resolver } from "../resolver/resolver.js";
 import { DnsListener } from "../resolver/listeners.js";
@@ -37,7 +37,7 @@ export interface Lab {
   /** The lab CA and state CAs (in `confdir`). */
   pki: Pki;
   /** The world's origin server (lab world only): HTTP, HTTPS, DoH stand-ins, TCP echo. */
-  origin?: Origin;
+  origin?: OriginThread;
   /** The censoring resolver (its counters in `resolver.stats`, helpers' included). */
   resolver: Resolver;
   /** Resolver helper processes, with --dns-workers above 1. */
@@ -94,9 +94,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const network = opts.network ?? profiles[0]?.networks[0] ?? "default";
   const world = buildWorld(profiles, { mode: opts.world ?? "lab" });
   const pki = new Pki(opts.confdir ?? defaultConfdir());
-  let origin: Origin | undefined;
+  let origin: OriginThread | undefined;
   if (world.mode === "lab") {
-    origin = new Origin(world, pki);
+    // The origin answers from a thread of its own: serving the world and intercepting the
+    // flows to it then use two cores.
+    origin = new OriginThread(world, pki.dir);
     await origin.listen("127.0.0.1", 0);
   }
   const eventLog = new EventLog(opts.events);

@@ -23,15 +23,28 @@ export interface OriginStats {
   noSni: number; badSni: number; tlsErrors: number; badRequests: number; badProxyHeaders: number; sniffTimeouts: number;
 }
 
+export const ORIGIN_STAT_NAMES = ["connections", "https", "http", "echo", "h2", "noSni", "badSni", "tlsErrors", "badRequests", "badProxyHeaders", "sniffTimeouts"] as const;
+
+/** Counters kept in shared memory, so that the lab reads those of an origin in another thread. */
+export function sharedStats(buffer: SharedArrayBuffer): OriginStats {
+  const cells = new Int32Array(buffer);
+  const stats = {} as OriginStats;
+  ORIGIN_STAT_NAMES.forEach((name, i) => {
+    Object.defineProperty(stats, name, { enumerable: true, get: () => Atomics.load(cells, i), set: (v: number) => void Atomics.store(cells, i, v) });
+  });
+  return stats;
+}
+
 export class Origin {
-  readonly stats: OriginStats = { connections: 0, https: 0, http: 0, echo: 0, h2: 0, noSni: 0, badSni: 0, tlsErrors: 0, badRequests: 0, badProxyHeaders: 0, sniffTimeouts: 0 };
+  readonly stats: OriginStats;
   private server: Server | undefined;
   private readonly http1: HttpServer;
   private readonly fronts = new Map<string, Http2SecureServer>();
   private readonly handler: (req: Req, res: Res) => void;
   private readonly sockets = new Set<Socket>();
 
-  constructor(private readonly world: World, private readonly pki: Pki) {
+  constructor(private readonly world: World, private readonly pki: Pki, stats?: OriginStats) {
+    this.stats = stats ?? { connections: 0, https: 0, http: 0, echo: 0, h2: 0, noSni: 0, badSni: 0, tlsErrors: 0, badRequests: 0, badProxyHeaders: 0, sniffTimeouts: 0 };
     const handler = (req: Req, res: Res): void => {
       if (DOH_HOSTS.has(requestHost(req))) serveDoh(world, req, res);
       else servePage(req, res);

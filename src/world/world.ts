@@ -55,14 +55,18 @@ export class World {
   private readonly reserved = new Map<number, string>();
   private readonly assigned = new Map<string, number>();
 
+  /** What this world was built from (to build the same world in another thread). */
+  readonly spec: { data: WorldData; knownNames: string[] };
+
   constructor(data: WorldData, opts: { mode?: "lab" | "internet"; knownNames?: Iterable<string> } = {}) {
     this.mode = opts.mode ?? "lab";
+    this.spec = { data, knownNames: [...(opts.knownNames ?? [])] };
     this.pins = new PatternTable(data.hosts);
     this.gone = new PatternTable(data.nonexistent.map((n) => [n, true] as [string, true]));
     this.certKinds = new PatternTable(data.certs);
     // Known names take their slots in sorted order, probing past taken ones: deterministic
     // for a given set of profiles, and collision-free among them.
-    const known = [...new Set([...(opts.knownNames ?? [])].map((n) => canonicalName(n.replace(/^\*?\./, ""))))].sort();
+    const known = [...new Set(this.spec.knownNames.map((n) => canonicalName(n.replace(/^\*?\./, ""))))].sort();
     for (const name of known) {
       if (this.pins.get(name)) continue;
       const slot = this.probe(name);
