@@ -38,6 +38,26 @@ const MAX_HELD = 10_000;
 /** A client that sends nothing this long is judged on address and port alone (server-speaks-first protocols). */
 const SILENT_CLIENT_MS = 1000;
 const IDLE_FLOW_MS = 300_000;
+/** How long a server-direction DPI waits for the server's first bytes before letting the flow be. */
+const SERVER_WAIT_MS = 5000;
+
+/** The first chunk `s` receives (empty after `ms`), leaving the socket paused. */
+function firstChunk(s: Socket, ms: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const done = (b: Buffer): void => {
+      clearTimeout(timer);
+      s.off("data", onData);
+      s.off("close", onClose);
+      s.pause();
+      resolve(b);
+    };
+    const onData = (d: Buffer): void => done(d);
+    const onClose = (): void => done(Buffer.alloc(0));
+    const timer = setTimeout(() => done(Buffer.alloc(0)), ms);
+    s.on("data", onData);
+    s.once("close", onClose);
+  });
+}
 
 export class Interceptor {
   readonly residual = new ResidualTable();
@@ -126,7 +146,9 @@ export class Interceptor {
     if (socket.destroyed) { up?.destroy(); return; }
     const c = classify(first, true);
     this.stats.byKind[c.kind === "other" ? c.protocol : c.kind] = (this.stats.byKind[c.kind === "other" ? c.protocol : c.kind] ?? 0) + 1;
-    const obs: Observation = { ...base, ...observe(c), ...(first.length ? { payload: first } : {}) };
+    // Which direction's payload the DPI matches keywords against (dpi.direction).
+    const direction = this.dpi().direction;
+    const obs: Observation = { ...base, ...observe(c), ...(first.length && direction !== "server" ? { payload: first } : {}) };
     const verdict = this.lab.policy.decide(obs, this.lab.clock.now(), network);
     const { payload: _p, flow: _f, ...logged } = obs;
     event(verdict, logged as Record<string, unknown>, { stage: "payload", bytes: first.length });
@@ -137,6 +159,26 @@ export class Interceptor {
       return;
     }
     const t = verdict.action.type;
+    if (t === "allow" && direction !== "client") {
+      // The box also reads the server's first bytes: judge them before they reach the client.
+      up ??= await open();
+      if (!up) { socket.destroy(); return; }
+      if (first.length) up.write(first);
+      const reply = await firstChunk(up, SERVER_WAIT_MS);
+      const { payload: _p2, flow: _f2, ...seen } = obs;
+      const onReply = this.lab.policy.decide({ ...obs, payload: reply }, this.lab.clock.now(), network);
+      if (onReply.rule) event(onReply, { ...seen, direction: "server" } as Record<string, unknown>, { stage: "server", bytes: reply.length });
+      if (onReply.residual && onReply.action.type !== "allow") this.residual.trigger(onReply, clientIp, clientPort, dst.ip, dst.port, Date.now());
+      const a = onReply.action;
+      if (a.type === "allow" || a.type === "throttle" || a.type === "mitm") {
+        if (reply.length) socket.write(reply);
+        this.enact(a.type === "mitm" ? { type: "allow" } : a, socket, up, Buffer.alloc(0), c, dst);
+      } else {
+        up.destroy();
+        this.enact(a, socket, undefined, first, c, dst);
+      }
+      return;
+    }
     if (t === "allow" || t === "throttle" || t === "mitm") {
       up ??= await open();
       if (!up) { socket.destroy(); return; }

@@ -190,6 +190,24 @@ describe("actions", () => {
   });
 });
 
+describe("server-direction DPI", () => {
+  it("judges the server's first bytes when the profile's DPI reads that direction", async () => {
+    const dir = writeFiles({ "server.yaml": `id: server-side\ntitle: t\ncountry: ZZ\ntimezone: UTC\nperiod: { start: "2000-01-01" }\nnetworks: [default]\ndpi: { direction: server }\nrules:\n  - { id: reply-word, match: { keyword: forbidden-reply }, action: rst }\n` });
+    const srv = await startLab({ profiles: [join(dir, "server.yaml")] });
+    const via = ["-x", `http://127.0.0.1:${srv.endpoints.httpProxy!.port}`];
+    const seen: Record<string, unknown>[] = [];
+    const unsub = srv.eventLog.subscribe((e) => seen.push(e as unknown as Record<string, unknown>));
+    // The word is in the request, but only the echoed reply is read: reset on the way back.
+    const hit = await run("curl", ["-sS", "--max-time", "5", ...via, "-H", "X-Note: forbidden-reply", "http://echo.example/echo"]);
+    expect(hit.code).toBe(56);
+    const ok = await run("curl", ["-sS", "--max-time", "5", ...via, "-w", "%{http_code}", "-o", "/dev/null", "http://echo.example/echo"]);
+    expect(ok.stdout).toBe("200");
+    unsub();
+    await srv.stop();
+    expect(seen.map((e) => [e.action, (e.detail as { stage: string }).stage])).toEqual([["allow", "payload"], ["rst", "server"], ["allow", "payload"]]);
+  });
+});
+
 describe("per-request mode", () => {
   it("judges every request on a kept-alive connection when the host has URL-path rules", async () => {
     const seen: Record<string, unknown>[] = [];
