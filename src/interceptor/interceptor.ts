@@ -27,7 +27,7 @@ export interface EntryHooks {
 
 export interface InterceptStats {
   flows: number; judgedAtConnect: number; residualHits: number; held: number; heldNow: number;
-  upstreamErrors: number; loopRefused: number; silentClients: number; reassembleLimits: number; mitm: number; idleClosed: number;
+  upstreamErrors: number; loopRefused: number; silentClients: number; reassembleLimits: number; mitm: number; idleClosed: number; handedOver: number;
   byKind: Record<string, number>;
 }
 
@@ -63,7 +63,7 @@ export class Interceptor {
   readonly residual = new ResidualTable();
   readonly stats: InterceptStats = {
     flows: 0, judgedAtConnect: 0, residualHits: 0, held: 0, heldNow: 0, upstreamErrors: 0, loopRefused: 0,
-    silentClients: 0, reassembleLimits: 0, mitm: 0, idleClosed: 0, byKind: {},
+    silentClients: 0, reassembleLimits: 0, mitm: 0, idleClosed: 0, handedOver: 0, byKind: {},
   };
   private seq = 0;
   private readonly heldSockets = new Set<Socket>();
@@ -177,6 +177,11 @@ export class Interceptor {
         up.destroy();
         this.enact(a, socket, undefined, first, c, dst);
       }
+      return;
+    }
+    // An allowed flow needs no more of the censor: in the lab world, hand it to the origin.
+    if (t === "allow" && !up && this.upstream.handOver(socket, dst, { ip: clientIp, port: clientPort }, first)) {
+      this.stats.handedOver++;
       return;
     }
     if (t === "allow" || t === "throttle" || t === "mitm") {

@@ -3,6 +3,7 @@
 import { connect, isIP, type Socket } from "node:net";
 import type { World } from "../world/world.js";
 import { formatProxyHeader } from "../world/proxy-header.js";
+import type { OriginProcess } from "../world/origin-process.js";
 
 export interface Destination {
   /** The name the client asked for (explicit proxies), if any. */
@@ -17,8 +18,18 @@ export class Upstream {
   constructor(
     private readonly world: World,
     private readonly origin: { host: string; port: number } | undefined,
+    private readonly originProcess: OriginProcess | undefined,
     private readonly own: () => { host: string; port: number }[],
   ) {}
+
+  /**
+   * Lab world only: hands the client's connection to the origin, with the bytes already read
+   * and the original destination, so that the lab leaves the data path. False if it cannot.
+   */
+  handOver(socket: Socket, dst: Destination, client: { ip: string; port: number }, first: Buffer): boolean {
+    if (this.world.mode !== "lab" || !this.originProcess) return false;
+    return this.originProcess.adopt(socket, { src: client.ip.replace(/^::ffff:/, ""), dst: dst.ip, srcPort: client.port, dstPort: dst.port }, first);
+  }
 
   /** The address a destination name stands for in the world (for IP rules and the PROXY line). */
   resolve(host: string): string | undefined {

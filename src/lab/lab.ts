@@ -9,7 +9,7 @@ import type { Profile } from "../profile/model.js";
 import { parseInstant } from "../util/time.js";
 import { Pki, defaultConfdir } from "../pki/pki.js";
 import { buildWorld } from "../world/build.js";
-import { OriginThread } from "../world/origin-thread.js";
+import { OriginProcess } from "../world/origin-process.js";
 import type { World } from "../world/world.js";
 import { Resolver } from "../resolver/resolver.js";
 import { DnsListener } from "../resolver/listeners.js";
@@ -37,7 +37,7 @@ export interface Lab {
   /** The lab CA and state CAs (in `confdir`). */
   pki: Pki;
   /** The world's origin server (lab world only): HTTP, HTTPS, DoH stand-ins, TCP echo. */
-  origin?: OriginThread;
+  origin?: OriginProcess;
   /** The censoring resolver (its counters in `resolver.stats`, helpers' included). */
   resolver: Resolver;
   /** Resolver helper processes, with --dns-workers above 1. */
@@ -94,11 +94,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const network = opts.network ?? profiles[0]?.networks[0] ?? "default";
   const world = buildWorld(profiles, { mode: opts.world ?? "lab" });
   const pki = new Pki(opts.confdir ?? defaultConfdir());
-  let origin: OriginThread | undefined;
+  let origin: OriginProcess | undefined;
   if (world.mode === "lab") {
-    // The origin answers from a thread of its own: serving the world and intercepting the
-    // flows to it then use two cores.
-    origin = new OriginThread(world, pki.dir);
+    // The origin answers from a process of its own: serving the world and intercepting the
+    // flows to it then use two cores, and allowed flows can be handed over to it.
+    origin = new OriginProcess(world, pki.dir);
     await origin.listen("127.0.0.1", 0);
   }
   const eventLog = new EventLog(opts.events);
@@ -116,7 +116,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     forwarder = new Forwarder(upstream);
   }
   const resolver = new Resolver(ctx, forwarder);
-  const upstream = new Upstream(world, origin?.address, () => Object.values(endpoints).filter((e): e is { host: string; port: number } => !!e && "port" in e));
+  const upstream = new Upstream(world, origin?.address, origin, () => Object.values(endpoints).filter((e): e is { host: string; port: number } => !!e && "port" in e));
   const interceptor = new Interceptor(ctx, upstream);
   const proxyStats = { http: newEntryStats(), socks: newEntryStats() };
   const servers: Server[] = [];

@@ -1,28 +1,45 @@
-// The world's origin in a thread of its own (so that serving the world and intercepting the
-// flows to it use two cores). Built from the same world data and config directory as the lab.
-import { parentPort, workerData } from "node:worker_threads";
+// The world's origin process (see origin-process.ts): built from the same world data and
+// config directory as the lab; reports its counters, adopts sockets the lab hands over.
+import type { Socket } from "node:net";
 import { Pki } from "../pki/pki.js";
 import type { WorldData } from "./data.js";
-import { Origin, sharedStats } from "./origin.js";
+import { Origin } from "./origin.js";
+import type { ProxyHeader } from "./proxy-header.js";
 import { World } from "./world.js";
 
-export interface OriginWorkerData {
-  world: { data: WorldData; knownNames: string[]; mode: "lab" | "internet" };
-  confdir: string;
-  host: string;
-  port: number;
-  stats: SharedArrayBuffer;
-}
+type Message =
+  | { type: "init"; world: { data: WorldData; knownNames: string[]; mode: "lab" | "internet" }; confdir: string; host: string; port: number }
+  | { type: "adopt"; header: ProxyHeader; first: Uint8Array }
+  | { type: "stats" }
+  | { type: "close" };
 
-if (parentPort) {
-  const d = workerData as OriginWorkerData;
-  const world = new World(d.world.data, { mode: d.world.mode, knownNames: d.world.knownNames });
-  const origin = new Origin(world, new Pki(d.confdir), sharedStats(d.stats));
-  origin.listen(d.host, d.port).then(
-    () => parentPort!.postMessage({ type: "listening", address: origin.address }),
-    (err: Error) => parentPort!.postMessage({ type: "error", message: err.message }),
-  );
-  parentPort.on("message", (m: { type: string }) => {
-    if (m.type === "close") void origin.close().then(() => parentPort!.postMessage({ type: "closed" }));
+if (process.send) {
+  let origin: Origin | undefined;
+  let last = "";
+  const report = (force = false): void => {
+    if (!origin || !process.connected) return;
+    const text = JSON.stringify(origin.stats);
+    if (force || text !== last) {
+      last = text;
+      process.send!({ type: "stats", stats: origin.stats });
+    }
+  };
+  setInterval(report, 100).unref();
+  process.on("message", (m: Message, handle: unknown) => {
+    if (m.type === "init") {
+      const world = new World(m.world.data, { mode: m.world.mode, knownNames: m.world.knownNames });
+      origin = new Origin(world, new Pki(m.confdir));
+      origin.listen(m.host, m.port).then(
+        () => process.send!({ type: "listening", address: origin!.address }),
+        (err: Error) => process.send!({ type: "error", message: err.message }),
+      );
+    } else if (m.type === "adopt" && handle && origin) {
+      origin.adopt(handle as Socket, m.header, Buffer.from(m.first));
+    } else if (m.type === "stats") {
+      report(true);
+    } else if (m.type === "close") {
+      void origin?.close().then(() => process.exit(0));
+    }
   });
+  process.on("disconnect", () => process.exit(0));
 }

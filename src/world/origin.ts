@@ -23,18 +23,6 @@ export interface OriginStats {
   noSni: number; badSni: number; tlsErrors: number; badRequests: number; badProxyHeaders: number; sniffTimeouts: number;
 }
 
-export const ORIGIN_STAT_NAMES = ["connections", "https", "http", "echo", "h2", "noSni", "badSni", "tlsErrors", "badRequests", "badProxyHeaders", "sniffTimeouts"] as const;
-
-/** Counters kept in shared memory, so that the lab reads those of an origin in another thread. */
-export function sharedStats(buffer: SharedArrayBuffer): OriginStats {
-  const cells = new Int32Array(buffer);
-  const stats = {} as OriginStats;
-  ORIGIN_STAT_NAMES.forEach((name, i) => {
-    Object.defineProperty(stats, name, { enumerable: true, get: () => Atomics.load(cells, i), set: (v: number) => void Atomics.store(cells, i, v) });
-  });
-  return stats;
-}
-
 export class Origin {
   readonly stats: OriginStats;
   private server: Server | undefined;
@@ -77,7 +65,15 @@ export class Origin {
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 
-  private accept(socket: Socket): void {
+  /**
+   * Takes over a client connection judged elsewhere (the lab's interceptor hands allowed
+   * flows over, with the bytes it already read, and leaves the data path).
+   */
+  adopt(socket: Socket, header: ProxyHeader, first: Buffer): void {
+    this.accept(socket, { header, first });
+  }
+
+  private accept(socket: Socket, preset?: { header: ProxyHeader; first: Buffer }): void {
     this.stats.connections++;
     this.sockets.add(socket);
     socket.on("close", () => this.sockets.delete(socket));
@@ -86,10 +82,11 @@ export class Origin {
       this.stats.sniffTimeouts++;
       socket.destroy();
     });
-    let buf: Buffer = Buffer.alloc(0);
-    let header: ProxyHeader | undefined;
+    let buf: Buffer = preset?.first ?? Buffer.alloc(0);
+    let header: ProxyHeader | undefined = preset?.header;
     const onData = (chunk: Buffer): void => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      buf = buf.length && chunk.length ? Buffer.concat([buf, chunk]) : chunk.length ? chunk : buf;
+      if (!buf.length) return;
       if (!header && isLoopback(socket.remoteAddress)) {
         const p = parseProxyHeader(buf);
         if (p === "more") return;
@@ -111,6 +108,7 @@ export class Origin {
       this.route(socket, buf, header);
     };
     socket.on("data", onData);
+    if (preset?.first.length) onData(Buffer.alloc(0));
   }
 
   private route(socket: Socket, first: Buffer, header: ProxyHeader | undefined): void {

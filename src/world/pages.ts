@@ -46,7 +46,11 @@ export function echoText(req: Req): string {
 
 export function servePage(req: Req, res: Res): void {
   (res as ServerResponse).sendDate = false; // same bytes every run
-  const url = req.url ?? "/";
+  let url = req.url ?? "/";
+  // Absolute-form targets (later requests on a proxied keep-alive connection) name the path too.
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    try { const u = new URL(url); url = `${u.pathname}${u.search}`; } catch { /* served as the site page */ }
+  }
   const path = url.split("?")[0] ?? "/";
   const host = requestHost(req);
   let m: RegExpExecArray | null;
