@@ -93,6 +93,7 @@ export class Interceptor {
     socket.on("error", () => socket.destroy());
     const base: Observation = { ip: dst.ip, port: dst.port, transport: "tcp", flow };
     const event = (verdict: Verdict, observation: Record<string, unknown>, detail: Record<string, unknown>): void => {
+      if (!this.lab.events.wanted) return this.lab.events.count(verdict.action.type, network);
       this.lab.events.record({
         labTime: this.lab.clock.now(), component: "interceptor", network, client, flow,
         observation: { ...(dst.host ? { host: dst.host } : {}), ...observation, entry: opts.entry },
