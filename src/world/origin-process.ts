@@ -16,6 +16,7 @@ export class OriginProcess {
   stats: OriginStats = { connections: 0, https: 0, http: 0, echo: 0, h2: 0, noSni: 0, badSni: 0, tlsErrors: 0, badRequests: 0, badProxyHeaders: 0, sniffTimeouts: 0 };
   /** Flows handed over by the interceptor. */
   adopted = 0;
+  private inFlight = 0;
   private child: ChildProcess | undefined;
   private addr: { host: string; port: number } | undefined;
   private readonly waiting: ((s: OriginStats) => void)[] = [];
@@ -56,11 +57,17 @@ export class OriginProcess {
     });
   }
 
-  /** Hands a client connection over (the lab's copy of the socket is closed); false if it cannot. */
+  /**
+   * Hands a client connection over (the lab's copy of the socket is closed); false if it
+   * cannot. Node sends one socket handle at a time and waits for the other side's
+   * acknowledgement, so while one is on its way the caller splices instead: a storm of new
+   * connections is not queued behind IPC round trips, and long flows still leave the lab.
+   */
   adopt(socket: Socket, header: ProxyHeader, first: Buffer): boolean {
-    if (!this.child?.connected) return false;
+    if (!this.child?.connected || this.inFlight > 0) return false;
     this.adopted++;
-    this.child.send({ type: "adopt", header, first }, socket, { keepOpen: false }, () => undefined);
+    this.inFlight++;
+    this.child.send({ type: "adopt", header, first }, socket, { keepOpen: false }, () => { this.inFlight--; });
     return true;
   }
 
