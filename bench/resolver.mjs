@@ -94,12 +94,12 @@ function latency(port) {
 }
 
 const servers = [
-  { name: "chokepoint", cmd: process.execPath, args: [...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(" ") : []), "bin/chokepoint.js", "up", "--profile", join(dir, "bench.yaml"), "--ports", "auto", "--json", "--dns-workers", process.env.BENCH_DNS_WORKERS ?? "2"] },
+  { name: "chokepoint", cmd: process.execPath, args: [...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(" ") : []), "bin/chokepoint.js", "up", "--profile", join(dir, "bench.yaml"), "--ports", "auto", "--json", "--dns-workers", process.env.BENCH_DNS_WORKERS ?? "1"] },
   { name: "unbound", cmd: "unbound", args: ["-d", "-c", join(dir, "unbound.conf")], port: 25353 },
   { name: "dnsmasq", cmd: "dnsmasq", args: ["-k", "--port=25354", "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--user=root", "-C", join(dir, "dnsmasq.conf")], port: 25354 },
 ];
 process.env.CHOKEPOINT_CONFDIR = join(dir, "conf");
-const workers = process.env.BENCH_DNS_WORKERS ?? "2";
+const workers = process.env.BENCH_DNS_WORKERS ?? "1";
 servers[0].name = `chokepoint (${workers} proc)`;
 console.log(`${LIST.toLocaleString("en")} blocked names; ${QUERIES.toLocaleString("en")} A queries, half blocked; dnsperf 1 client, 100 outstanding, ${SECONDS} s per run`);
 console.log(`the three servers run side by side and are measured in turn, ${RUNS} rounds; ratios are medians of per-round ratios`);

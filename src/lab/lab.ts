@@ -160,7 +160,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         ...(opts.variant ? { variant: opts.variant } : {}),
         ...(opts.seedDirs ? { seedDirs: opts.seedDirs } : {}),
       });
-      listeners.forEach((l, i) => l.udpSocket && workers!.share(l.udpSocket, networks[i]!));
+      listeners.forEach((l, i) => {
+        l.fastPathEnabled = false;
+        if (l.udpSocket) workers!.share(l.udpSocket, networks[i]!);
+      });
     }
   } catch (err) {
     await stopAll();

@@ -14,6 +14,8 @@ export interface ResolverStats {
   malformed: number; formerr: number; notimp: number; badvers: number; dropped: number; truncated: number;
   forwarded: number; upstreamFailures: number;
   tcpConnections: number; tcpIdleTimeouts: number; tcpOversized: number; tcpRefused: number;
+  /** Busy UDP clients given a connected socket of their own. */
+  udpClientSockets: number;
 }
 
 /** Actions that make no sense for DNS are enacted as the nearest DNS behaviour. */
@@ -32,6 +34,7 @@ export class Resolver {
   readonly stats: ResolverStats = {
     queries: 0, udp: 0, tcp: 0, answered: 0, malformed: 0, formerr: 0, notimp: 0, badvers: 0, dropped: 0, truncated: 0,
     forwarded: 0, upstreamFailures: 0, tcpConnections: 0, tcpIdleTimeouts: 0, tcpOversized: 0, tcpRefused: 0,
+    udpClientSockets: 0,
   };
 
   constructor(private readonly lab: LabContext, private readonly forwarder?: Forwarder) {}
