@@ -47,8 +47,16 @@ export class Upstream {
   /** The base URL per-request forwarding sends a destination's HTTP requests to. */
   httpTarget(dst: Destination): string {
     if (this.world.mode === "lab") return `http://${this.origin!.host}:${this.origin!.port}`;
-    if (dst.ip.startsWith("127.") || dst.ip === "::1") throw new LoopError(`refusing to forward to ${dst.ip} (loop guard)`);
+    this.guard(dst);
     return `http://${dst.ip.includes(":") ? `[${dst.ip}]` : dst.ip}:${dst.port}`;
+  }
+
+  /** Loop guard: never this host (loopback, unspecified) nor one of the lab's own listeners. */
+  private guard(dst: Destination): void {
+    const local = dst.ip.startsWith("127.") || dst.ip === "::1" || dst.ip === "0.0.0.0" || dst.ip === "::";
+    if (local || this.own().some((o) => o.host === dst.ip && o.port === dst.port)) {
+      throw new LoopError(`refusing to connect to ${dst.ip}:${dst.port}: the lab's own host (loop guard)`);
+    }
   }
 
   connect(dst: Destination, client: { ip: string; port: number }): Socket {
@@ -59,10 +67,7 @@ export class Upstream {
       s.write(formatProxyHeader({ src: client.ip.replace(/^::ffff:/, ""), dst: dst.ip, srcPort: client.port, dstPort: dst.port }));
       return s;
     }
-    const loop = this.own().some((o) => o.port === dst.port && (o.host === dst.ip || dst.ip.startsWith("127.") || dst.ip === "::1"));
-    if (loop || dst.ip.startsWith("127.") || dst.ip === "::1" || dst.ip === "0.0.0.0") {
-      throw new LoopError(`refusing to connect to ${dst.ip}:${dst.port}: the lab's own host (loop guard)`);
-    }
+    this.guard(dst);
     const s = connect(dst.port, dst.ip);
     s.setNoDelay(true);
     return s;
