@@ -15,7 +15,7 @@ import { CidrIndex } from "./cidr.js";
 import { KeywordIndex } from "./keywords.js";
 import { NameIndex, canonicalName } from "./names.js";
 import { ALLOW, type Observation, type Verdict } from "./types.js";
-import { windowActive } from "./windows.js";
+import { windowActive, windowStableUntil } from "./windows.js";
 
 const M = {
   domain: 1, host: 2, sni: 4, url: 8, keyword: 16, ip: 32, port: 64,
@@ -46,6 +46,11 @@ export interface PolicyStats { rules: number; names: number; addresses: number; 
 export class Policy {
   readonly rules: readonly Rule[];
   readonly stats: PolicyStats;
+  /**
+   * No rule has a `probability`: a verdict is then a function of the observation (less its
+   * flow), the network and the lab time alone, and components may cache it (see stableUntil).
+   */
+  readonly deterministic: boolean;
   private readonly compiled: Compiled[] = [];
   private readonly domain = new NameIndex();
   private readonly hostCI = new NameIndex();
@@ -114,6 +119,7 @@ export class Policy {
       this.mask[r]! |= bit;
     };
     this.hitFns = Object.fromEntries(Object.entries(M).map(([k, bit]) => [k, mk(bit)])) as Record<MatcherType, (r: number) => void>;
+    this.deterministic = rules.every((r) => r.probability === undefined || r.probability >= 1);
     this.stats = { rules: rules.length, names, addresses, keywords: this.kwCS.size + this.kwCI.size };
   }
 
@@ -190,6 +196,21 @@ export class Policy {
     return true;
   }
 
+  /**
+   * A lab instant after `t` before which no rule becomes active or inactive (the next period
+   * or window edge of any rule; Infinity when there is none). Until then, with a
+   * deterministic policy, the same observation on the same network gets the same verdict.
+   */
+  stableUntil(t: number): number {
+    let until = Infinity;
+    for (const c of this.compiled) {
+      if (c.periodStart > t && c.periodStart < until) until = c.periodStart;
+      if (c.periodEnd > t && c.periodEnd < until) until = c.periodEnd;
+      if (c.windows) for (const w of c.windows) until = Math.min(until, windowStableUntil(w, t, this.labStart));
+    }
+    return until;
+  }
+
   /** Whether any rule matches URL paths of `host` (the interceptor then judges each request). */
   hasUrlRules(host: string): boolean {
     return this.url.size > 0 && this.url.has(canonicalName(stripPort(host)));
@@ -213,8 +234,8 @@ function stripPort(host: string): string {
   return colon > 0 && host.indexOf(":") === colon ? host.slice(0, colon) : host;
 }
 
-/** FNV-1a of the text, mapped to [0, 1): a deterministic coin per rule and flow. */
-function draw(text: string): number {
+/** FNV-1a of the text, mapped to [0, 1): a deterministic coin per rule and flow (probability rules, message loss). */
+export function draw(text: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);

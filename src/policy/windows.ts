@@ -32,3 +32,35 @@ export function windowActive(w: Window, t: number, labStart: number): boolean {
   }
   return true;
 }
+
+/**
+ * A lab instant after `t` before which `windowActive(w, ·)` cannot change: the next edge of
+ * any of the window's conditions (never later than the true edge, possibly earlier). Daily
+ * windows are re-checked at least hourly, so a change of UTC offset cannot be missed.
+ */
+export function windowStableUntil(w: Window, t: number, labStart: number): number {
+  let until = Infinity;
+  const edge = (at: number): void => { if (at > t && at < until) until = at; };
+  if (w.start !== undefined) edge(w.start);
+  if (w.end !== undefined) edge(w.end);
+  if (w.daily) {
+    const { msOfDay } = localTimeOfDay(w.timezone, t);
+    const ahead = (to: number): number => t + ((((to - msOfDay) % 86_400_000) + 86_400_000) % 86_400_000 || 86_400_000);
+    edge(ahead(w.daily.fromMs));
+    edge(ahead(w.daily.toMs));
+    if (w.daily.days) edge(ahead(0));
+    edge(t + 3_600_000);
+  }
+  if (w.intermittent) {
+    const { onMs, offMs, anchor } = w.intermittent;
+    const cycle = onMs + offMs;
+    const phase = (((t - anchor) % cycle) + cycle) % cycle;
+    edge(t + (phase < onMs ? onMs - phase : cycle - phase));
+  }
+  if (w.relative) {
+    const from = labStart + w.relative.afterMs;
+    edge(from);
+    if (w.relative.forMs !== undefined) edge(from + w.relative.forMs);
+  }
+  return until;
+}

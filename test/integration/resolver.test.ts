@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSocket } from "node:dgram";
 import { connect } from "node:net";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import dnsPacket from "dns-packet";
 import { startLab, type Lab } from "../../src/index.js";
@@ -132,6 +133,60 @@ describe("resolver actions", () => {
   });
 });
 
+describe("resolver answer cache", () => {
+  const CACHED = `
+id: dns-cache
+title: cache
+country: ZZ
+timezone: UTC
+period: { start: "2020-01-01" }
+networks: [home]
+rules:
+  - { id: soon, match: { domain: soon.example }, window: { relative: { after: 10m } }, action: nxdomain }
+`;
+  it("answers repeated queries from the cache, each with its own ID and event, and still turns at window edges and seeks", async () => {
+    const dir = writeFiles({ "c.yaml": CACHED });
+    const eventsFile = join(dir, "ev.jsonl");
+    const cacheLab = await startLab({ profiles: [join(dir, "c.yaml")], network: "home", events: eventsFile });
+    try {
+      const ep = cacheLab.endpoints.dns!;
+      const sock = createSocket("udp4");
+      const ask = (id: number): Promise<dnsPacket.Packet> => new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error("no reply")), 2000);
+        sock.once("message", (m) => { clearTimeout(t); resolve(dnsPacket.decode(m)); });
+        sock.send(dnsPacket.encode({ type: "query", id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: "soon.example", type: "A", class: "IN" }] } as dnsPacket.Packet), ep.port, ep.host);
+      });
+      const rcode = (p: dnsPacket.Packet): string => (p as unknown as { rcode: string }).rcode;
+      const before = cacheLab.resolver.stats.cacheHits;
+      for (let id = 100; id < 120; id++) {
+        const r = await ask(id);
+        expect(r.id).toBe(id);
+        expect(rcode(r)).toBe("NOERROR");
+        expect(r.answers?.[0]?.data).toBe(cacheLab.world.answer("soon.example", "A").answers[0]!.address);
+      }
+      expect(cacheLab.resolver.stats.cacheHits - before).toBe(19);
+      cacheLab.clock.seek(cacheLab.clock.now() + 10 * 60_000);
+      expect(rcode(await ask(200))).toBe("NXDOMAIN");
+      expect(rcode(await ask(201))).toBe("NXDOMAIN");
+      cacheLab.clock.seek(cacheLab.clock.now() - 20 * 60_000);
+      expect(rcode(await ask(202))).toBe("NOERROR");
+      sock.close();
+      await cacheLab.stop();
+      const events = readFileSync(eventsFile, "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((e) => e.component === "resolver");
+      expect(events).toHaveLength(23);
+      expect(new Set(events.map((e) => e.flow)).size).toBe(23);
+      expect(events.filter((e) => e.action === "nxdomain").map((e) => e.flow.split(":").pop())).toEqual(["200", "201"]);
+    } finally {
+      await cacheLab.stop();
+    }
+  });
+
+  it("is off when a rule has a probability (each query draws anew)", () => {
+    expect(lab.policy.deterministic).toBe(false);
+    expect(basic.policy.deterministic).toBe(true);
+  });
+});
+
 describe("resolver protocol details and bad input", () => {
   const tcpExchange = (frames: Buffer[], wait = 500): Promise<Buffer[]> => new Promise((resolve) => {
     const s = connect(dns.port, dns.host, () => s.write(Buffer.concat(frames)));
@@ -241,7 +296,6 @@ describe("resolver protocol details and bad input", () => {
 
 describe("resolver helper processes (--dns-workers)", () => {
   it("answer on the shared UDP socket, and their events reach the lab's log", async () => {
-    const { readFileSync } = await import("node:fs");
     const { tempDir } = await import("../helpers/profiles.js");
     const file = join(tempDir(), "events.jsonl");
     const multi = await startLab({ profiles: ["example-basics"], dnsWorkers: 2, events: file });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { windowActive } from "../../src/policy/windows.js";
+import { windowActive, windowStableUntil } from "../../src/policy/windows.js";
 import type { Window } from "../../src/profile/model.js";
 
 const T = (iso: string): number => Date.parse(iso);
@@ -47,5 +47,36 @@ describe("windows", () => {
     expect(windowActive(w, start + 10_000, start)).toBe(true);
     expect(windowActive(w, start + 14_999, start)).toBe(true);
     expect(windowActive(w, start + 15_000, start)).toBe(false);
+  });
+
+  it("stableUntil: the window does not change before it, and it is never past the real edge", () => {
+    let seed = 5;
+    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const base = T("2022-01-05T00:00:00Z");
+    const windows: Window[] = [
+      { start: base + 3_600_000, end: base + 5 * 3_600_000, timezone: "UTC" },
+      { daily: { fromMs: 20 * 3_600_000, toMs: 22 * 3_600_000 }, timezone: "Asia/Almaty" },
+      { daily: { fromMs: 23 * 3_600_000, toMs: 2 * 3_600_000, days: [5] }, timezone: "+05:00" },
+      { daily: { fromMs: 0, toMs: 24 * 3_600_000, days: [1, 3] }, timezone: "Europe/Berlin" },
+      { intermittent: { onMs: 40 * 60_000, offMs: 17 * 60_000, anchor: base - 7 * 60_000 }, timezone: "UTC" },
+      { relative: { afterMs: 90 * 60_000, forMs: 30 * 60_000 }, timezone: "UTC" },
+      { start: base, daily: { fromMs: 9 * 3_600_000, toMs: 18 * 3_600_000 }, intermittent: { onMs: 20 * 60_000, offMs: 20 * 60_000, anchor: base }, timezone: "Asia/Almaty" },
+    ];
+    const STEP = 60_000;
+    for (const w of windows) {
+      for (let i = 0; i < 20; i++) {
+        const t = base + Math.floor(rnd() * 6 * 86_400_000);
+        const until = windowStableUntil(w, t, base);
+        expect(until).toBeGreaterThan(t);
+        const state = windowActive(w, t, base);
+        // No change in [t, until): sampled every minute and just before the edge.
+        for (let s = t; s < Math.min(until, t + 2 * 86_400_000); s += STEP) expect(windowActive(w, s, base)).toBe(state);
+        if (until !== Infinity) expect(windowActive(w, until - 1, base)).toBe(state);
+        // The first real change (to the minute) is not before `until`.
+        let change = t;
+        while (change < t + 8 * 86_400_000 && windowActive(w, change, base) === state) change += STEP;
+        if (change < t + 8 * 86_400_000) expect(until).toBeLessThanOrEqual(change);
+      }
+    }
   });
 });
