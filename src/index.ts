@@ -15,3 +15,6 @@ export { Interceptor, type EntryKind, type EntryHooks } from "./interceptor/inte
 export type { Destination } from "./interceptor/upstream.js";
 export { classify, type Classified } from "./interceptor/classify.js";
 export { parseClientHello, type ClientHello } from "./interceptor/clienthello.js";
+export { Relay, type RelayStats, type Session, type SubmitResult } from "./relay/relay.js";
+export { RelayClient, RelayError, connectThroughSocks, type RelayClientOptions } from "./relay/client.js";
+export { SERVICES as RELAY_SERVICES, MAX_FRAME, MAX_TEXT, type RelayFrame, type ClientFrame, type Service } from "./relay/protocol.js";

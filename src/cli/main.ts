@@ -9,6 +9,7 @@ import { showCommand } from "./commands/show.js";
 import { validateCommand } from "./commands/validate.js";
 import { upCommand } from "./commands/up.js";
 import { caCommand } from "./commands/ca.js";
+import { msgCommand } from "./commands/msg.js";
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
 
@@ -23,5 +24,6 @@ showCommand(program);
 validateCommand(program);
 upCommand(program);
 caCommand(program);
+msgCommand(program);
 
 await program.parseAsync(process.argv);

@@ -27,7 +27,7 @@ export interface EntryHooks {
 
 export interface InterceptStats {
   flows: number; judgedAtConnect: number; residualHits: number; held: number; heldNow: number;
-  upstreamErrors: number; loopRefused: number; silentClients: number; reassembleLimits: number; mitm: number; idleClosed: number; handedOver: number;
+  upstreamErrors: number; loopRefused: number; silentClients: number; reassembleLimits: number; mitm: number; idleClosed: number; handedOver: number; toRelay: number;
   byKind: Record<string, number>;
 }
 
@@ -63,7 +63,7 @@ export class Interceptor {
   readonly residual = new ResidualTable();
   readonly stats: InterceptStats = {
     flows: 0, judgedAtConnect: 0, residualHits: 0, held: 0, heldNow: 0, upstreamErrors: 0, loopRefused: 0,
-    silentClients: 0, reassembleLimits: 0, mitm: 0, idleClosed: 0, handedOver: 0, byKind: {},
+    silentClients: 0, reassembleLimits: 0, mitm: 0, idleClosed: 0, handedOver: 0, toRelay: 0, byKind: {},
   };
   private seq = 0;
   private readonly heldSockets = new Set<Socket>();
@@ -91,7 +91,10 @@ export class Interceptor {
     const client = `${clientIp}:${clientPort}`;
     const hooks = opts.hooks ?? { established: () => undefined, refused: (how: "rst" | "drop") => { if (how === "rst") socket.resetAndDestroy(); } };
     socket.on("error", () => socket.destroy());
-    const base: Observation = { ip: dst.ip, port: dst.port, transport: "tcp", flow };
+    // A messaging service's endpoint (world data): `service` rules judge the flow here, at the network level.
+    const service = this.upstream.serviceOf(dst);
+    const base: Observation = { ip: dst.ip, port: dst.port, transport: "tcp", flow, ...(service ? { service } : {}) };
+    const atAddress = { ip: dst.ip, port: dst.port, ...(service ? { service } : {}) };
     const event = (verdict: Verdict, observation: Record<string, unknown>, detail: Record<string, unknown>): void => {
       if (!this.lab.events.wanted) return this.lab.events.count(verdict.action.type, network);
       this.lab.events.record({
@@ -105,14 +108,14 @@ export class Interceptor {
     const residual = this.residual.check(clientIp, clientPort, dst.ip, dst.port, Date.now());
     if (residual) {
       this.stats.residualHits++;
-      event(residual, { ip: dst.ip, port: dst.port }, { residual: true });
+      event(residual, atAddress, { residual: true });
       return this.refuseAtConnect(residual.action, hooks, socket);
     }
 
     const atConnect = this.lab.policy.decide(base, this.lab.clock.now(), network);
     if (CONNECT_TERMINAL.has(atConnect.action.type)) {
       this.stats.judgedAtConnect++;
-      event(atConnect, { ip: dst.ip, port: dst.port }, { stage: "connect" });
+      event(atConnect, atAddress, { stage: "connect" });
       this.residual.trigger(atConnect, clientIp, clientPort, dst.ip, dst.port, Date.now());
       return this.refuseAtConnect(atConnect.action, hooks, socket);
     }
@@ -180,7 +183,12 @@ export class Interceptor {
       }
       return;
     }
-    // An allowed flow needs no more of the censor: in the lab world, hand it to the origin.
+    // An allowed flow needs no more of the censor: in the lab world, hand it to the relay (a
+    // messaging service's chat endpoint, not TLS or HTTP) or to the origin.
+    if (t === "allow" && !up && c.kind === "other" && this.upstream.toRelay(socket, dst, network, first)) {
+      this.stats.toRelay++;
+      return;
+    }
     if (t === "allow" && !up && this.upstream.handOver(socket, dst, { ip: clientIp, port: clientPort }, first)) {
       this.stats.handedOver++;
       return;
@@ -196,7 +204,7 @@ export class Interceptor {
   }
 
   private refuseAtConnect(a: Action, hooks: EntryHooks, socket: Socket): void {
-    if (a.type === "rst" || a.type === "reject" || a.type === "fin") hooks.refused("rst");
+    if (a.type === "rst" || a.type === "reject" || a.type === "fin" || (a.type === "outage" && a.mode === "refuse")) hooks.refused("rst");
     else if (a.type === "drop" || a.type === "shutdown" || a.type === "outage" || a.type === "queue") {
       hooks.refused("drop");
       this.hold(socket, a.type === "drop" ? a.timeoutMs : undefined);

@@ -4,6 +4,8 @@ import { connect, isIP, type Socket } from "node:net";
 import type { World } from "../world/world.js";
 import { formatProxyHeader } from "../world/proxy-header.js";
 import type { OriginProcess } from "../world/origin-process.js";
+import type { RelayListener } from "../relay/listener.js";
+import type { Service } from "../relay/protocol.js";
 
 export interface Destination {
   /** The name the client asked for (explicit proxies), if any. */
@@ -15,6 +17,9 @@ export interface Destination {
 export class LoopError extends Error {}
 
 export class Upstream {
+  /** The lab's relay, for flows to the world's messaging endpoints (set once it listens). */
+  relay: RelayListener | undefined;
+
   constructor(
     private readonly world: World,
     private readonly origin: { host: string; port: number } | undefined,
@@ -29,6 +34,20 @@ export class Upstream {
   handOver(socket: Socket, dst: Destination, client: { ip: string; port: number }, first: Buffer): boolean {
     if (this.world.mode !== "lab" || !this.originProcess) return false;
     return this.originProcess.adopt(socket, { src: client.ip.replace(/^::ffff:/, ""), dst: dst.ip, srcPort: client.port, dstPort: dst.port }, first);
+  }
+
+  /** The messaging service a destination belongs to, if any (world data). */
+  serviceOf(dst: Destination): string | undefined {
+    return this.world.serviceOf(dst);
+  }
+
+  /** Lab world only: hands a flow to a messaging service's chat endpoint over to the relay. */
+  toRelay(socket: Socket, dst: Destination, network: string, first: Buffer): boolean {
+    if (this.world.mode !== "lab" || !this.relay) return false;
+    const service = this.world.chatEndpoint(dst, dst.port, "tcp");
+    if (!service) return false;
+    this.relay.adopt(socket, network, service as Service, first);
+    return true;
   }
 
   /** The address a destination name stands for in the world (for IP rules and the PROXY line). */

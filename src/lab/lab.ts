@@ -23,6 +23,9 @@ import type { LabContext } from "./context.js";
 import { listenTcp, portFor } from "./listen.js";
 import type { Endpoints, LabOptions } from "./options.js";
 import { selectProfiles } from "./profiles.js";
+import { Relay } from "../relay/relay.js";
+import { RelayListener } from "../relay/listener.js";
+import { SmsGateway } from "../relay/sms-gateway.js";
 
 export interface Lab {
   endpoints: Endpoints;
@@ -44,6 +47,9 @@ export interface Lab {
   resolverWorkers?: ResolverWorkers;
   /** The interceptor (its counters in `interceptor.stats`, residual state in `interceptor.residual`). */
   interceptor: Interceptor;
+  /** The messaging relay (its counters in `relay.stats`) and the SMS gateway. */
+  relay: Relay;
+  smsGateway: SmsGateway;
   /** Counters of the explicit proxies (bad requests, authentication failures, timeouts). */
   proxyStats: { http: EntryStats; socks: EntryStats };
   /** Network of clients that name none. */
@@ -121,8 +127,14 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const proxyStats = { http: newEntryStats(), socks: newEntryStats() };
   const servers: Server[] = [];
   let workers: ResolverWorkers | undefined;
+  const relay = new Relay(ctx, { networks, defaultNetwork: network });
+  const relayListener = new RelayListener(relay, host);
+  const smsGateway = new SmsGateway(relay, host);
   const stopAll = async (): Promise<void> => {
     await workers?.stop();
+    relay.stop();
+    await relayListener.close();
+    await smsGateway.close();
     await Promise.all(servers.map((srv) => new Promise<void>((r) => { srv.close(() => r()); destroyConnections(srv); })));
     await Promise.all(listeners.map((l) => l.close()));
     forwarder?.close();
@@ -146,6 +158,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const socks = socksServer(interceptor, upstream, entryOpts, proxyStats.socks);
     servers.push(socks);
     endpoints.socks = { host, port: await listenTcp(socks, host, portFor("socks", ports), "SOCKS5 proxy") };
+    // The messaging relay (its own port, and the world's chat endpoints through the interceptor).
+    endpoints.relay = { host, port: await relayListener.listen(portFor("relay", ports)) };
+    upstream.relay = relayListener;
+    endpoints.sms = { host, port: await smsGateway.listen(portFor("sms", ports)) };
     // Helper processes share the UDP sockets (the lab's own process answers too).
     const helpers = (opts.dnsWorkers ?? 1) - 1;
     if (helpers > 0 && !forwarder) {
@@ -186,6 +202,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     pki,
     resolver,
     interceptor,
+    relay,
+    smsGateway,
     proxyStats,
     ...(origin ? { origin } : {}),
     ...(workers ? { resolverWorkers: workers } : {}),

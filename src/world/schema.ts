@@ -14,6 +14,19 @@ export const WorldFileSchema = z.strictObject({
   nonexistent: z.array(z.string().min(1)).optional(),
   /** Names whose origin presents a broken certificate, for probes that test validation. */
   certs: z.record(z.string(), z.enum(CERT_KINDS)).optional(),
+  /**
+   * Messaging services the world stands in for: the names that are theirs (connections to
+   * them carry the service, for `service` rules), and the chat endpoints whose connections on
+   * the given ports reach the lab's relay.
+   */
+  services: z.partialRecord(z.enum(["whatsapp", "viber", "sms"]), z.strictObject({
+    names: z.array(z.string().min(1)).min(1),
+    chat: z.strictObject({
+      names: z.array(z.string().min(1)).min(1),
+      tcp: z.array(z.number().int().min(1).max(65535)).optional(),
+      udp: z.array(z.number().int().min(1).max(65535)).optional(),
+    }).optional(),
+  })).optional(),
   /** Where each seed fact behind a pin comes from. */
   seeds: z.array(ID).optional(),
 });

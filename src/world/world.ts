@@ -55,6 +55,13 @@ export class World {
   private readonly reserved = new Map<number, string>();
   private readonly assigned = new Map<string, number>();
 
+  /** Service by name pattern, and chat endpoints (name -> service) with their ports. */
+  private readonly serviceNames: PatternTable<string>;
+  private readonly chatNames: PatternTable<string>;
+  private readonly serviceIps = new Map<string, string>();
+  private readonly chatIps = new Map<string, string>();
+  private readonly chatPorts = new Map<string, { tcp: Set<number>; udp: Set<number> }>();
+
   /** What this world was built from (to build the same world in another thread). */
   readonly spec: { data: WorldData; knownNames: string[] };
 
@@ -66,6 +73,10 @@ export class World {
     this.certKinds = new PatternTable(data.certs);
     // Known names take their slots in sorted order, probing past taken ones: deterministic
     // for a given set of profiles, and collision-free among them.
+    const services = Object.entries(data.services ?? {});
+    this.serviceNames = new PatternTable(services.flatMap(([svc, spec]) => spec.names.map((n) => [n, svc] as [string, string])));
+    this.chatNames = new PatternTable(services.flatMap(([svc, spec]) => (spec.chat?.names ?? []).map((n) => [n, svc] as [string, string])));
+    for (const [svc, spec] of services) this.chatPorts.set(svc, { tcp: new Set(spec.chat?.tcp ?? []), udp: new Set(spec.chat?.udp ?? []) });
     const known = [...new Set(this.spec.knownNames.map((n) => canonicalName(n.replace(/^\*?\./, ""))))].sort();
     for (const name of known) {
       if (this.pins.get(name)) continue;
@@ -73,6 +84,35 @@ export class World {
       this.reserved.set(slot, name);
       this.assigned.set(name, slot);
     }
+  }
+
+  /** Addresses of service names, so that a connection by address alone still names its service (exact names and pinned patterns). */
+  private indexServiceAddresses(): void {
+    if (this.serviceIps.size || this.chatIps.size) return;
+    for (const [svc, spec] of Object.entries(this.spec.data.services ?? {})) {
+      const put = (map: Map<string, string>, pattern: string): void => {
+        const base = canonicalName(pattern.replace(/^\*?\./, ""));
+        if (pattern !== base && !this.pins.get(base)) return; // an unpinned pattern has no fixed address
+        const a = this.addresses(base);
+        for (const ip of [...a.v4, ...a.v6]) if (!map.has(ip)) map.set(ip, svc);
+      };
+      spec.names.forEach((n) => put(this.serviceIps, n));
+      spec.chat?.names.forEach((n) => put(this.chatIps, n));
+    }
+  }
+
+  /** The messaging service a destination belongs to (by name when known, else by address). */
+  serviceOf(dst: { host?: string; ip: string }): string | undefined {
+    this.indexServiceAddresses();
+    const name = dst.host && !isIP(dst.host) ? canonicalName(dst.host) : undefined;
+    return (name ? this.serviceNames.get(name) ?? this.chatNames.get(name) : undefined) ?? this.serviceIps.get(dst.ip) ?? this.chatIps.get(dst.ip);
+  }
+
+  /** The service whose chat endpoint `dst` is on this port (its connections go to the relay). */
+  chatEndpoint(dst: { host?: string; ip: string }, port: number, transport: "tcp" | "udp" = "tcp"): string | undefined {
+    this.indexServiceAddresses();
+    const svc = (dst.host && !isIP(dst.host) ? this.chatNames.get(canonicalName(dst.host)) : undefined) ?? this.chatIps.get(dst.ip);
+    return svc && this.chatPorts.get(svc)?.[transport].has(port) ? svc : undefined;
   }
 
   private probe(name: string): number {
