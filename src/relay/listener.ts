@@ -24,7 +24,17 @@ class LineSession implements Session {
   constructor(private readonly socket: Socket, readonly client: string, readonly pathNetwork?: string, readonly defaultVia?: Service) {}
   get backlogged(): boolean { return this.socket.writableLength > BACKLOG_BYTES; }
   get closed(): boolean { return this.socket.destroyed; }
-  write(f: RelayFrame): void { if (!this.socket.destroyed) this.socket.write(`${JSON.stringify(f)}\n`); }
+  private corked = false;
+  /** Frames written in one turn of the event loop leave in one system call (cork until the next tick). */
+  write(f: RelayFrame): void {
+    if (this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => { this.corked = false; this.socket.uncork(); });
+    }
+    this.socket.write(`${JSON.stringify(f)}\n`);
+  }
   close(how: "rst" | "fin"): void { if (how === "rst") this.socket.resetAndDestroy(); else this.socket.end(); }
 }
 

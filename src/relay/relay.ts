@@ -276,7 +276,7 @@ export class Relay {
   /** Throttled messages travel after their delay; others go to the delivery leg at once. */
   private afterSubmit(msg: Message, a: Action): void {
     // Next turn, so that the sender's ack goes out before the recipient's copy and its receipt.
-    if (a.type !== "throttle" || (!a.delayMs && !a.rate)) return this.later(0, () => this.toInbox(msg));
+    if (a.type !== "throttle" || (!a.delayMs && !a.rate)) return this.deliverSoon(msg);
     // The sender's link is slow: its messages leave one after another, `rate` bytes a second.
     const key = `${msg.via}|${msg.from}`;
     const now = Date.now();
@@ -285,6 +285,17 @@ export class Relay {
     this.nextFree.set(key, done);
     if (this.nextFree.size > 10_000) for (const [k, t] of this.nextFree) if (t < now) this.nextFree.delete(k);
     this.later(done - now + (a.delayMs ?? 0), () => this.toInbox(msg));
+  }
+
+  private soon: Message[] = [];
+  /** Delivers on the next turn, all messages of this turn together (their writes then share system calls). */
+  private deliverSoon(msg: Message): void {
+    if (this.soon.push(msg) > 1) return;
+    setImmediate(() => {
+      const batch = this.soon;
+      this.soon = [];
+      if (!this.stopped) for (const m of batch) this.toInbox(m);
+    });
   }
 
   private later(ms: number, fn: () => void): void {
@@ -309,7 +320,8 @@ export class Relay {
     const box = this.inbox.get(number);
     const entry = this.numbers.get(number);
     if (!box?.length || !entry) return;
-    const online = [...entry.sessions].filter((s) => !s.closed && !s.backlogged);
+    const online: Session[] = [];
+    for (const s of entry.sessions) if (!s.closed && !s.backlogged) online.push(s);
     if (!online.length) return;
     while (box.length) {
       const msg = box[0]!;
@@ -350,7 +362,9 @@ export class Relay {
   }
 
   private judge(msg: Message, network: string): Verdict {
-    return this.lab.policy.decide({ service: msg.via, flow: `msg:${msg.rid}` }, this.lab.clock.now(), network);
+    const policy = this.lab.policy;
+    // The flow only matters to `probability` rules.
+    return policy.decide(policy.deterministic ? { service: msg.via } : { service: msg.via, flow: `msg:${msg.rid}` }, this.lab.clock.now(), network);
   }
 
   private record(msg: Message, leg: "submit" | "deliver", network: string, client: string, verdict: Verdict, detail: Record<string, unknown>): void {

@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { connect } from "node:net";
+import { join } from "node:path";
 import { WebSocket } from "ws";
 import { startLab, RelayClient, type Lab, type LabEvent, type RelayFrame } from "../../src/index.js";
 import { whatsappCheck } from "../helpers/ooni-whatsapp.js";
+import { writeFiles } from "../helpers/profiles.js";
 import { run } from "../helpers/tools.js";
 
 const PROFILE = "kz-2014-02-13-almaty-messaging";
@@ -249,4 +252,83 @@ describe("relay transports, the SMS gateway and bad input", () => {
     s.c.close();
     t.c.close();
   });
+});
+
+describe("service verdicts: throttle, loss, refusal, a cut connection", () => {
+  const VERDICTS = `
+id: relay-verdicts
+title: relay verdicts
+country: ZZ
+timezone: UTC
+period: { start: "2020-01-01" }
+networks: [home, cut]
+rules:
+  - { id: slow, match: { service: viber }, action: { throttle: { delay: 300ms } } }
+  - { id: lossy, match: { service: sms }, action: { throttle: { loss: 0.5 } } }
+  - { id: cut, match: { service: whatsapp }, networks: [cut], action: rst }
+  - { id: refused, match: { service: whatsapp }, action: { outage: { mode: refuse } } }
+`;
+  let lab: Lab;
+  beforeAll(async () => {
+    lab = await startLab({ profiles: [join(writeFiles({ "v.yaml": VERDICTS }), "v.yaml")], ports: "auto", network: "home" });
+  });
+  afterAll(async () => { await lab.stop(); });
+
+  it("delays throttled messages, loses a share of lossy ones, refuses in an outage and cuts on rst", async () => {
+    const to = await subscriber(lab, "+10000000001", "home");
+    const from = await subscriber(lab, "+10000000002", "home");
+    const t0 = Date.now();
+    expect((await from.c.send("+10000000001", "slow", { via: "viber" })).answer).toMatchObject({ type: "ack", status: "accepted" });
+    await until(() => messagesOf(to.got).length === 1, 3000, "the throttled message");
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290);
+
+    for (let i = 0; i < 40; i++) expect((await from.c.send("+10000000001", `sms ${i}`, { via: "sms" })).answer).toMatchObject({ type: "ack", status: "accepted" });
+    await sleep(300);
+    const delivered = messagesOf(to.got).filter((m) => m.via === "sms").length;
+    expect(delivered).toBeGreaterThan(5);
+    expect(delivered).toBeLessThan(35);
+    expect(lab.relay.stats.lost).toBe(40 - delivered);
+
+    expect((await from.c.send("+10000000001", "wa")).answer).toMatchObject({ type: "error", code: "unavailable" });
+
+    const cut = await subscriber(lab, "+10000000003", "cut");
+    const closed = new Promise((r) => cut.c.once("close", r));
+    cut.c.write({ type: "send", id: "c1", to: "+10000000001", text: "x", via: "whatsapp" });
+    await closed;
+    expect(lab.relay.stats.cut).toBe(1);
+    to.c.close();
+    from.c.close();
+  });
+});
+
+describe("chokepoint msg (the CLI's reference client)", () => {
+  it("sends and listens through a running lab, with exit codes that say what happened", async () => {
+    const lab = await startLab({ profiles: [PROFILE], at: "2014-02-13T12:00:00+06:00", ports: "auto" });
+    try {
+      const relay = `${lab.endpoints.relay!.host}:${lab.endpoints.relay!.port}`;
+      const listener = spawn(process.execPath, ["bin/chokepoint.js", "msg", "listen", "--as", "+77010000051", "--network", "kcell-almaty-mobile", "--relay", relay], { stdio: ["ignore", "pipe", "pipe"] });
+      let out = "", err = "";
+      listener.stdout.on("data", (d) => (out += d));
+      listener.stderr.on("data", (d) => (err += d));
+      await until(() => err.includes("listening as +77010000051"), 10_000, "the listener");
+      const send = (extra: string[]) => run(process.execPath, ["bin/chokepoint.js", "msg", "send", "--from", "+77010000052", "--to", "+77010000051", "--network", "kcell-almaty-mobile", "--relay", relay, ...extra]);
+      const ok = await send(["--via", "sms", "--wait-delivery", "hello", "there"]);
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toBe("accepted\ndelivered to +77010000051\n");
+      await until(() => out.includes("sms +77010000052: hello there"), 5000, "the listener's line");
+      lab.clock.seek(at("17:30"));
+      const refused = await send(["--via", "sms", "no"]);
+      expect(refused.code).toBe(1);
+      expect(refused.stdout).toBe("rejected: message centre unavailable\n");
+      const silent = await send(["--via", "whatsapp", "--wait-delivery", "--timeout", "1", "hmm"]);
+      expect(silent.code).toBe(3);
+      expect(silent.stdout).toBe("accepted\nnot delivered within 1 s\n");
+      const bad = await send(["--via", "pigeon", "x"]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/--via takes whatsapp, viber, sms/);
+      listener.kill("SIGTERM");
+    } finally {
+      await lab.stop();
+    }
+  }, 40_000);
 });
