@@ -7,7 +7,7 @@ import { actionColour, c } from "./style.js";
 export function describeEvent(e: LabEvent): string {
   const o = e.observation ?? {};
   const target = o.name ?? o.sni ?? o.host ?? o.service ?? (o.ip !== undefined ? `${String(o.ip)}:${String(o.port ?? "")}` : "");
-  const type = o.qtype ? ` ${String(o.qtype)}` : "";
+  const type = o.qtype ? ` ${String(o.qtype)}` : o.leg ? ` ${String(o.from)} -> ${String(o.to)} (${String(o.leg)}: ${String(e.detail?.status ?? "")})` : "";
   const why = e.rule ? ` ${c.dim(`by ${e.profile}/${e.rule}${e.seed ? ` (seed ${e.seed})` : ""}`)}` : "";
   return `${c.dim(e.labTime.replace("T", " ").slice(0, 19))} ${e.component.padEnd(11)} ${(e.network ?? "-").padEnd(18)} ${actionColour(e.action)(e.action.padEnd(9))} ${String(target)}${type}${why}`;
 }

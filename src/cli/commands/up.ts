@@ -95,12 +95,15 @@ export function upCommand(program: Command): void {
         ];
         for (const p of lab.profiles) for (const r of p.rules.slice(0, 8)) lines.push(c.dim(`  ${p.id}/${r.id}: ${describeAction(r.action)}`));
         for (const [name, ep] of Object.entries(lab.endpoints)) {
-          if (name !== "networks") lines.push(`  ${name.padEnd(10)} ${(ep as { host: string }).host}:${(ep as { port: number }).port}  (network ${lab.network})`);
+          if (name === "networks") continue;
+          const scope = name === "relay" ? "network: as registered" : name === "sms" ? "network: the username" : `network ${lab.network}`;
+          lines.push(`  ${name.padEnd(10)} ${(ep as { host: string }).host}:${(ep as { port: number }).port}  (${scope})`);
         }
         for (const [net, eps] of Object.entries(lab.endpoints.networks ?? {})) {
           for (const [name, ep] of Object.entries(eps)) lines.push(`  ${name.padEnd(10)} ${ep.host}:${ep.port}  (network ${net})`);
         }
         if (lab.endpoints.dns) lines.push(c.dim(`  try: dig @${lab.endpoints.dns.host} -p ${lab.endpoints.dns.port} example.org`));
+        if (lab.endpoints.relay) lines.push(c.dim(`  try: chokepoint msg listen --as +77010000001 --network ${lab.network} --relay ${lab.endpoints.relay.host}:${lab.endpoints.relay.port}`));
         if (!Object.keys(lab.endpoints).length) lines.push(c.dim("  (no listeners in this build yet: the censoring parts come with later releases)"));
         lines.push(c.dim("Ctrl-C stops the lab."));
         process.stdout.write(`${lines.join("\n")}\n`);
