@@ -10,6 +10,7 @@ import { validateCommand } from "./commands/validate.js";
 import { upCommand } from "./commands/up.js";
 import { caCommand } from "./commands/ca.js";
 import { msgCommand } from "./commands/msg.js";
+import { conformanceCommand } from "./commands/conformance.js";
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
 
@@ -25,5 +26,6 @@ validateCommand(program);
 upCommand(program);
 caCommand(program);
 msgCommand(program);
+conformanceCommand(program);
 
 await program.parseAsync(process.argv);

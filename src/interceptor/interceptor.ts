@@ -303,7 +303,9 @@ export class Interceptor {
     socket.setTimeout(IDLE_FLOW_MS, () => { this.stats.idleClosed++; socket.destroy(); up.destroy(); });
     const close = (): void => { socket.destroy(); up.destroy(); };
     socket.on("close", () => up.destroy());
-    up.on("close", () => socket.end());
+    // A server that closes cleanly: what is still in the throttle reaches the client first
+    // (the pipe ends the client's side once it is through).
+    up.on("close", (hadError: boolean) => { if (hadError) close(); else if (!throttle) socket.end(); });
     socket.on("error", close);
     if (throttle) {
       const down = new ThrottleStream(throttle);

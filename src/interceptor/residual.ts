@@ -35,6 +35,12 @@ export class ResidualTable {
     return undefined;
   }
 
+  /** Milliseconds of residual blocking left for client -> ip:port (3-tuple entries), without renewing; 0 if none. */
+  remaining(client: string, ip: string, port: number, now: number): number {
+    const e = this.entries.get(`${client}|${ip}|${port}`);
+    return e && e.until > now ? e.until - now : 0;
+  }
+
   clear(): void {
     this.entries.clear();
   }

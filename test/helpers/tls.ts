@@ -16,30 +16,7 @@ export function captureClientHello(servername: string, opts: { alpn?: string[] }
   });
 }
 
-/** A hand-built ClientHello: the given cipher suites and extensions, optional SNI. */
-export function buildClientHello(opts: { ciphers: number[]; sni?: string; extensions?: [number, Buffer][] }): Buffer {
-  const exts: Buffer[] = [];
-  if (opts.sni) {
-    const name = Buffer.from(opts.sni, "latin1");
-    const entry = Buffer.concat([Buffer.from([0]), u16(name.length), name]);
-    exts.push(Buffer.concat([u16(0), u16(entry.length + 2), u16(entry.length), entry]));
-  }
-  for (const [type, data] of opts.extensions ?? []) exts.push(Buffer.concat([u16(type), u16(data.length), data]));
-  const extBlock = Buffer.concat(exts);
-  const cs = Buffer.concat(opts.ciphers.map(u16));
-  const body = Buffer.concat([
-    u16(0x0301), Buffer.alloc(32, 7), Buffer.from([0]), u16(cs.length), cs, Buffer.from([1, 0]),
-    ...(extBlock.length ? [u16(extBlock.length), extBlock] : []),
-  ]);
-  const hs = Buffer.concat([Buffer.from([1, body.length >> 16, (body.length >> 8) & 0xff, body.length & 0xff]), body]);
-  return Buffer.concat([Buffer.from([0x16, 0x03, 0x01]), u16(hs.length), hs]);
-}
-
-function u16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
+export { buildClientHello } from "../../src/conformance/flows.js";
 
 /** Opens a SOCKS5 tunnel to host:port (optionally with a username = network); resolves with the socket once established, or the reply code. */
 export function socks(proxyPort: number, host: string, port: number, user?: string): Promise<{ socket: Socket; code: number }> {
@@ -51,7 +28,7 @@ export function socks(proxyPort: number, host: string, port: number, user?: stri
     s.on("connect", () => s.write(Buffer.from(user ? [5, 1, 2] : [5, 1, 0])));
     const request = (): void => {
       const h = Buffer.from(host, "latin1");
-      s.write(Buffer.concat([Buffer.from([5, 1, 0, 3, h.length]), h, u16(port)]));
+      s.write(Buffer.concat([Buffer.from([5, 1, 0, 3, h.length]), h, Buffer.from([port >> 8, port & 0xff])]));
       stage = 2;
     };
     const onData = (d: Buffer): void => {

@@ -1,0 +1,43 @@
+import type { Command } from "commander";
+import { runConformance, type Row } from "../../conformance/run.js";
+import { fail } from "../errors.js";
+import { c } from "../style.js";
+
+const COLUMNS: [keyof Row | "pass", string][] = [["profile", "profile"], ["target", "target"], ["network", "network"], ["expected", "expected"], ["observed", "observed"], ["pass", "pass"], ["detail", "detail"]];
+
+function cell(r: Row, k: keyof Row): string {
+  if (k === "pass") return r.pass ? "PASS" : "FAIL";
+  if (k === "profile") return r.variant ? `${r.profile} (${r.variant})` : r.profile;
+  return String(r[k] ?? "");
+}
+
+export function conformanceCommand(program: Command): void {
+  program.command("conformance")
+    .description("start the lab for each regime profile and check that probes see what its `expect` says (exit 1 on any mismatch)")
+    .option("--profile <id...>", "only these profiles")
+    .option("--json", "one JSON object a row")
+    .action(async (o: { profile?: string[]; json?: boolean }) => {
+      try {
+        const rows: Row[] = [];
+        await runConformance({
+          ...(o.profile ? { profiles: o.profile } : {}),
+          onProfile: (id, variant) => { if (!o.json) process.stderr.write(c.dim(`measuring ${id}${variant ? ` (variant ${variant})` : ""}...\n`)); },
+          onRow: (r) => { rows.push(r); if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`); },
+        });
+        if (!o.json) {
+          const widths = COLUMNS.map(([k, h]) => Math.max(h.length, ...rows.map((r) => cell(r, k).length)));
+          const line = (cells: string[]): string => cells.map((x, i) => x.padEnd(widths[i]!)).join("  ").trimEnd();
+          process.stdout.write(`${line(COLUMNS.map(([, h]) => h))}\n`);
+          for (const r of rows) {
+            const text = line(COLUMNS.map(([k]) => cell(r, k)));
+            process.stdout.write(`${r.pass ? text : c.red(text)}\n`);
+          }
+          const failed = rows.filter((r) => !r.pass).length;
+          process.stdout.write(`${rows.length} rows, ${rows.length - failed} pass, ${failed} fail\n`);
+        }
+        process.exit(rows.every((r) => r.pass) ? 0 : 1);
+      } catch (err) {
+        fail(err);
+      }
+    });
+}

@@ -1,0 +1,210 @@
+// The project's own measurement code: what a probe on a network sees of a target, in the
+// steps of OONI's web connectivity (DNS, TCP connect, TLS handshake, HTTP request), through
+// the lab's explicit listeners for that network. The first step that fails names the
+// observation, in OONI's words (dns, tcp_ip, http-failure, http-diff, false) and the lab's
+// (tls-timeout, tls-reset, mitm, throttled, residual, service-unavailable).
+import { createSocket } from "node:dgram";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import type { Socket } from "node:net";
+import type { Lab } from "../lab/lab.js";
+import { connectThroughSocks } from "../util/socks-client.js";
+import { sitePage } from "../world/pages.js";
+import { RelayClient } from "../relay/client.js";
+import type { Service } from "../relay/protocol.js";
+
+export type Observed =
+  | "dns" | "tcp_ip" | "http-failure" | "http-diff" | "false" | "tls-timeout" | "tls-reset" | "mitm"
+  | "throttled" | "service-unavailable" | "residual" | "blockpage";
+
+export interface Measurement { observed: Observed; detail: string }
+
+const STEP_MS = 3000;
+/** Below this download rate a flow counts as throttled. */
+const THROTTLED_BELOW = 256 * 1024;
+
+function endpointFor(lab: Lab, network: string, part: "dns"): { host: string; port: number } {
+  const ep = network === lab.network ? lab.endpoints[part] : lab.endpoints.networks?.[network]?.[part];
+  if (!ep) throw new Error(`the lab has no ${part} listener for network "${network}"`);
+  return ep;
+}
+
+/** One A query to the network's resolver: rcode and addresses, or "timeout". */
+export function dnsQuery(server: { host: string; port: number }, name: string, ms = STEP_MS): Promise<{ rcode: number; addresses: string[] } | "timeout"> {
+  const labels = name.replace(/\.$/, "").split(".");
+  const q = Buffer.concat([
+    Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]),
+    ...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, "latin1")])),
+    Buffer.from([0, 0, 1, 0, 1]),
+  ]);
+  return new Promise((resolve) => {
+    const sock = createSocket("udp4");
+    const done = (r: { rcode: number; addresses: string[] } | "timeout"): void => { clearTimeout(timer); sock.close(); resolve(r); };
+    const timer = setTimeout(() => done("timeout"), ms);
+    sock.on("error", () => done("timeout"));
+    sock.on("message", (m) => done({ rcode: m[3]! & 0xf, addresses: answersA(m, q.length) }));
+    sock.send(q, server.port, server.host);
+  });
+}
+
+/** A records of a reply whose question is `questionEnd` bytes into it (answers use compression pointers or full names). */
+function answersA(m: Buffer, questionEnd: number): string[] {
+  const out: string[] = [];
+  let off = questionEnd;
+  for (let i = 0; i < m.readUInt16BE(6) && off < m.length; i++) {
+    while (off < m.length && m[off] !== 0 && (m[off]! & 0xc0) !== 0xc0) off += m[off]! + 1;
+    off += m[off] === 0 ? 1 : 2;
+    const type = m.readUInt16BE(off), len = m.readUInt16BE(off + 8);
+    if (type === 1 && len === 4) out.push([...m.subarray(off + 10, off + 14)].join("."));
+    off += 10 + len;
+  }
+  return out;
+}
+
+function tlsHandshake(socket: Socket, servername: string, ms = STEP_MS): Promise<TLSSocket | "tls-timeout" | "tls-reset"> {
+  return new Promise((resolve) => {
+    const t = tlsConnect({ socket, servername, rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
+    const done = (r: TLSSocket | "tls-timeout" | "tls-reset"): void => {
+      clearTimeout(timer);
+      t.off("error", onError);
+      if (typeof r === "string") t.destroy();
+      resolve(r);
+    };
+    const onError = (): void => done("tls-reset");
+    const timer = setTimeout(() => done("tls-timeout"), ms);
+    t.once("secureConnect", () => done(t));
+    t.on("error", onError);
+    t.once("close", () => done("tls-reset"));
+  });
+}
+
+/** Sends one GET and reads the response (to its Content-Length, or to the close), or fails. */
+function httpGet(s: Socket, host: string, path: string, ms = STEP_MS): Promise<{ status: number; body: Buffer } | "timeout" | "reset"> {
+  return new Promise((resolve) => {
+    let all = Buffer.alloc(0);
+    const parsed = (): { status: number; body: Buffer; complete: boolean } | undefined => {
+      const head = all.indexOf("\r\n\r\n");
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(all.toString("latin1", 0, Math.min(all.length, 64)));
+      if (!m || head < 0) return undefined;
+      const len = /\r\ncontent-length:\s*(\d+)/i.exec(all.toString("latin1", 0, head));
+      const body = all.subarray(head + 4);
+      return { status: Number(m[1]), body: len ? body.subarray(0, Number(len[1])) : body, complete: !!len && body.length >= Number(len[1]) };
+    };
+    const done = (r: { status: number; body: Buffer } | "timeout" | "reset"): void => { clearTimeout(timer); s.destroy(); resolve(r); };
+    const timer = setTimeout(() => done("timeout"), ms);
+    s.on("data", (d: Buffer) => {
+      all = Buffer.concat([all, d]);
+      const p = parsed();
+      if (p?.complete) done({ status: p.status, body: p.body });
+    });
+    const ended = (): void => { const p = parsed(); done(p ? { status: p.status, body: p.body } : "reset"); };
+    s.on("error", ended);
+    s.on("end", ended);
+    s.resume();
+    s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: chokepoint-conformance\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+/** Bytes per second of /bytes/N over `ms` (the download is cut off then). */
+function downloadRate(s: Socket, host: string, ms = 1500): Promise<number> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    const t0 = performance.now();
+    const done = (): void => { clearTimeout(timer); s.destroy(); resolve(bytes / ((performance.now() - t0) / 1000)); };
+    const timer = setTimeout(done, ms);
+    s.on("data", (d: Buffer) => { bytes += d.length; });
+    s.on("end", done);
+    s.on("error", done);
+    s.resume();
+    s.write(`GET /bytes/4194304 HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+export interface MeasureOptions { lab: Lab; network: string; labCaName: string }
+
+/** Web connectivity for an http(s) URL, with the lab's extra observations. */
+export async function measureUrl(o: MeasureOptions, url: URL): Promise<Measurement> {
+  const { lab, network } = o;
+  const host = url.hostname;
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  const path = `${url.pathname}${url.search}`;
+  const control = lab.world.answer(host, "A").answers.map((a) => a.address);
+  // 1. DNS, at the network's resolver, against the world's answer.
+  const dns = await dnsQuery(endpointFor(lab, network, "dns"), host);
+  if (dns === "timeout") return { observed: "dns", detail: "no answer" };
+  if (dns.rcode !== 0) return { observed: "dns", detail: `rcode ${dns.rcode}` };
+  if (control.length && !dns.addresses.some((a) => control.includes(a))) return { observed: "dns", detail: `answered ${dns.addresses.join(", ") || "nothing"}` };
+  const ip = control[0] ?? dns.addresses[0];
+  if (!ip) return { observed: "dns", detail: "no address" };
+  // 2-4. TCP, TLS, HTTP through the network's SOCKS5 entry (username = network).
+  const socks = { ...lab.endpoints.socks!, username: network };
+  const open = async (): Promise<Socket | undefined> => connectThroughSocks(socks, ip, port, STEP_MS).catch(() => undefined);
+  const conn = await open();
+  if (!conn) return { observed: "tcp_ip", detail: `${ip}:${port} does not connect` };
+  let stream: Socket = conn;
+  if (url.protocol === "https:") {
+    const tls = await tlsHandshake(conn, host);
+    if (typeof tls === "string") return withResidual(o, tls, ip, port, conn.localAddress ?? "127.0.0.1");
+    const issuer = tls.getPeerCertificate().issuer?.CN ?? "?";
+    if (issuer !== o.labCaName) {
+      tls.destroy();
+      return { observed: "mitm", detail: `issued by "${issuer}"` };
+    }
+    stream = tls;
+  }
+  const res = await httpGet(stream, host, path);
+  if (res === "timeout" || res === "reset") return { observed: "http-failure", detail: res };
+  if (res.status !== 200 || !res.body.equals(sitePage(host, url.pathname))) {
+    return { observed: "http-diff", detail: `status ${res.status}${res.status !== 200 ? "" : ", body differs"}` };
+  }
+  // 5. Throughput, on a connection of its own.
+  const again = await open();
+  if (!again) return { observed: "tcp_ip", detail: "a second connection failed" };
+  const s2 = url.protocol === "https:" ? await tlsHandshake(again, host) : again;
+  if (typeof s2 === "string") return { observed: s2, detail: "on a second connection" };
+  const rate = await downloadRate(s2, host);
+  if (rate < THROTTLED_BELOW) return { observed: "throttled", detail: `${Math.round(rate / 1024)} KiB/s` };
+  return { observed: "false", detail: url.protocol === "https:" ? `TLS and HTTP fine (${Math.round(rate / 1024)} KiB/s)` : `HTTP fine (${Math.round(rate / 1024)} KiB/s)` };
+}
+
+/**
+ * After a TLS failure: does an innocuous handshake to the same address and port fail too
+ * (residual blocking)? The detail says how long the censor's table still holds it.
+ */
+async function withResidual(o: MeasureOptions, failure: "tls-timeout" | "tls-reset", ip: string, port: number, clientIp: string): Promise<Measurement> {
+  const again = await connectThroughSocks({ ...o.lab.endpoints.socks!, username: o.network }, ip, port, STEP_MS).catch(() => undefined);
+  const innocuous = again ? await tlsHandshake(again, "innocuous.example") : "tcp_ip";
+  if (typeof innocuous !== "string") {
+    innocuous.destroy();
+    return { observed: failure, detail: "no residual blocking" };
+  }
+  const left = o.lab.interceptor.residual.remaining(clientIp.replace(/^::ffff:/, ""), ip, port, Date.now());
+  return { observed: failure, detail: `then residual blocking${left ? ` (${Math.round(left / 1000)} s left)` : ""}` };
+}
+
+/** A messaging service, as its users see it: OONI's WhatsApp logic, or a message between two subscribers. */
+export async function measureService(o: MeasureOptions, service: Service): Promise<Measurement> {
+  const { lab, network } = o;
+  if (service === "whatsapp") {
+    const socks = { ...lab.endpoints.socks!, username: network };
+    const tries = await Promise.all(Array.from({ length: 16 }, (_, i) => `e${i + 1}.whatsapp.net`).flatMap((e) => [443, 5222].map((p) =>
+      connectThroughSocks(socks, e, p, 2000).then((s) => { s.destroy(); return true; }, () => false))));
+    if (!tries.some(Boolean)) return { observed: "service-unavailable", detail: "no WhatsApp endpoint connects (OONI: blocked)" };
+  }
+  // A message from one subscriber of the network to another.
+  const a = await RelayClient.connect(lab.endpoints.relay!);
+  const b = await RelayClient.connect(lab.endpoints.relay!);
+  try {
+    const stamp = `${process.pid}${Date.now() % 100000}`;
+    await a.register(`+1${stamp}1`, network);
+    await b.register(`+1${stamp}2`, network);
+    const arrives = b.next((f) => f.type === "message", 2000);
+    const { answer } = await a.send(`+1${stamp}2`, "conformance", { via: service, ms: 2000 });
+    if (!answer) return { observed: "service-unavailable", detail: "no answer" };
+    if (answer.type === "error") return { observed: "service-unavailable", detail: `${answer.code}: ${answer.message}` };
+    if (!(await arrives)) return { observed: "service-unavailable", detail: answer.type === "ack" ? `${answer.status}, not delivered` : "not delivered" };
+    return { observed: "false", detail: "delivered" };
+  } finally {
+    a.close();
+    b.close();
+  }
+}

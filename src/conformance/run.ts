@@ -1,0 +1,105 @@
+// The conformance run: for each regime profile (and each variant its expectations name),
+// a lab pinned at each expectation's instant, each target measured from each network, and
+// the observation compared with what the profile says a probe should see.
+import { startLab, type Lab } from "../lab/lab.js";
+import { loadProfile } from "../profile/load.js";
+import type { Expectation, Profile } from "../profile/model.js";
+import { scanProfiles } from "../profile/catalog.js";
+import { SERVICES, type Service } from "../relay/protocol.js";
+import { connectThroughSocks } from "../util/socks-client.js";
+import { firstAnswer, obfsBytes, torHello } from "./flows.js";
+import { measureService, measureUrl, type Measurement, type MeasureOptions } from "./measure.js";
+
+export interface Row {
+  profile: string;
+  variant?: string;
+  target: string;
+  network: string;
+  at: string;
+  expected: string;
+  observed: string;
+  detail: string;
+  pass: boolean;
+}
+
+/** The instant a row is measured at: its own, or noon of the profile's first day. */
+function instantOf(p: Profile, e: Expectation): number {
+  if (e.at !== undefined) return e.at;
+  const start = p.period.start + 12 * 3_600_000;
+  return p.period.end !== undefined && start >= p.period.end ? p.period.start : start;
+}
+
+/** Measures one target as seen from `network`. */
+export async function measure(o: MeasureOptions, target: string): Promise<Measurement> {
+  if (/^https?:\/\//.test(target)) return measureUrl(o, new URL(target));
+  const svc = /^service:(.+)$/.exec(target);
+  if (svc) {
+    if (!SERVICES.includes(svc[1] as Service)) throw new Error(`unknown service in target "${target}"`);
+    return measureService(o, svc[1] as Service);
+  }
+  const raw = /^(tor|obfs4?):\/\/([^:/]+):(\d+)\/?$/.exec(target);
+  if (raw) {
+    const s = await connectThroughSocks({ ...o.lab.endpoints.socks!, username: o.network }, raw[2]!, Number(raw[3]), 3000).catch(() => undefined);
+    if (!s) return { observed: "tcp_ip", detail: "does not connect" };
+    const r = await firstAnswer(s, raw[1] === "tor" ? torHello(raw[2]) : obfsBytes(), 3000);
+    if (r === "answered") return { observed: "false", detail: raw[1] === "tor" ? "the server answered the Tor handshake" : "the obfs-style bytes passed (echoed)" };
+    return { observed: r === "timeout" ? "tls-timeout" : "tls-reset", detail: raw[1] === "tor" ? "Tor's ClientHello got no ServerHello" : "blocked" };
+  }
+  throw new Error(`a target is an http(s) URL, service:NAME, tor://HOST:PORT or obfs4://HOST:PORT; got "${target}"`);
+}
+
+/** Whether an observation is what the expectation said. */
+export function conforms(expected: string, m: Measurement): boolean {
+  if (expected === m.observed) return true;
+  if (expected === "blockpage") return m.observed === "http-diff";
+  if (expected === "residual") return /^then residual blocking/.test(m.detail);
+  return false;
+}
+
+export interface RunOptions {
+  /** Profile ids (default: every regime profile). */
+  profiles?: string[];
+  onRow?: (row: Row) => void;
+  onProfile?: (id: string, variant: string | undefined) => void;
+}
+
+export async function runConformance(opts: RunOptions = {}): Promise<Row[]> {
+  const known = scanProfiles();
+  const ids = opts.profiles ?? known.filter((k) => k.kind === "regime").map((k) => k.id);
+  const rows: Row[] = [];
+  for (const id of ids) {
+    const summary = known.find((k) => k.id === id);
+    if (!summary) throw new Error(`no profile "${id}" (chokepoint list)`);
+    const base = loadProfile(summary.file);
+    if (!base.profile) throw new Error(`${id} does not load: ${base.errors.map((e) => e.message).join("; ")}`);
+    const expectations = base.profile.expect;
+    const variants = [...new Set(expectations.map((e) => e.variant))];
+    for (const variant of variants) {
+      opts.onProfile?.(id, variant);
+      const mine = expectations.filter((e) => e.variant === variant);
+      const profile = variant ? loadProfile(summary.file, { variant }).profile! : base.profile;
+      const lab = await startLab({ profiles: [summary.file], ...(variant ? { variant } : {}), at: instantOf(profile, mine[0]!), ports: "auto" });
+      try {
+        for (const e of mine) for (const network of e.networks ?? [lab.network]) {
+          const at = instantOf(profile, e);
+          lab.clock.seek(at);
+          lab.interceptor.residual.clear();
+          const m = await measure({ lab, network, labCaName: labCaName(lab) }, e.target);
+          const row: Row = {
+            profile: id, ...(variant ? { variant } : {}), target: e.target, network, at: new Date(at).toISOString(),
+            expected: e.observe, observed: m.observed, detail: m.detail, pass: conforms(e.observe, m),
+          };
+          rows.push(row);
+          opts.onRow?.(row);
+        }
+      } finally {
+        await lab.stop();
+      }
+    }
+  }
+  return rows;
+}
+
+function labCaName(lab: Lab): string {
+  return lab.pki.authority("lab").spec.subject.CN;
+}

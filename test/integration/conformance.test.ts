@@ -1,0 +1,47 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { runConformance, conforms } from "../../src/conformance/run.js";
+import { writeFiles } from "../helpers/profiles.js";
+
+const PROFILE = `
+id: conformance-check
+title: a profile with one right and one wrong expectation
+country: ZZ
+timezone: UTC
+period: { start: "2020-01-01" }
+networks: [home, away]
+rules:
+  - { id: gone, match: { domain: gone.example }, networks: [home], action: nxdomain }
+  - { id: page, match: { host: page.example }, action: { blockpage: { status: 408, body: "Request Time-out" } } }
+  - { id: slow, match: { sni: slow.example }, action: { throttle: { rate: "16KB/s" } } }
+expect:
+  - { target: "https://gone.example/", networks: [home], observe: dns }
+  - { target: "https://gone.example/", networks: [away], observe: "false" }
+  - { target: "http://page.example/", networks: [home], observe: http-diff }
+  - { target: "https://slow.example/", networks: [home], observe: throttled }
+  - { target: "https://fine.example/", networks: [home], observe: tcp_ip, note: "wrong on purpose" }
+`;
+
+describe("conformance run", () => {
+  const saved = process.env.CHOKEPOINT_PROFILES;
+  afterAll(() => { if (saved === undefined) delete process.env.CHOKEPOINT_PROFILES; else process.env.CHOKEPOINT_PROFILES = saved; });
+
+  it("measures each target per network and fails a row whose expectation does not hold", async () => {
+    process.env.CHOKEPOINT_PROFILES = writeFiles({ "c.yaml": PROFILE });
+    const rows = await runConformance({ profiles: ["conformance-check"] });
+    expect(rows.map((r) => [r.target, r.network, r.observed, r.pass])).toEqual([
+      ["https://gone.example/", "home", "dns", true],
+      ["https://gone.example/", "away", "false", true],
+      ["http://page.example/", "home", "http-diff", true],
+      ["https://slow.example/", "home", "throttled", true],
+      ["https://fine.example/", "home", "false", false],
+    ]);
+    expect(rows[2]!.detail).toBe("status 408");
+  }, 60_000);
+
+  it("matches the lab's synonyms", () => {
+    expect(conforms("blockpage", { observed: "http-diff", detail: "status 451" })).toBe(true);
+    expect(conforms("residual", { observed: "tls-timeout", detail: "then residual blocking (119 s left)" })).toBe(true);
+    expect(conforms("residual", { observed: "tls-timeout", detail: "no residual blocking" })).toBe(false);
+    expect(conforms("dns", { observed: "tcp_ip", detail: "" })).toBe(false);
+  });
+});
