@@ -63,10 +63,14 @@ function answersA(m: Buffer, questionEnd: number): string[] {
 function tlsHandshake(socket: Socket, servername: string, ms = STEP_MS): Promise<TLSSocket | "tls-timeout" | "tls-reset"> {
   return new Promise((resolve) => {
     const t = tlsConnect({ socket, servername, rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
+    let settled = false;
     const done = (r: TLSSocket | "tls-timeout" | "tls-reset"): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       t.off("error", onError);
-      if (typeof r === "string") t.destroy();
+      // A reset, not a close: no TIME_WAIT, so the same client port can try again at once.
+      if (typeof r === "string") { socket.resetAndDestroy(); t.destroy(); }
       resolve(r);
     };
     const onError = (): void => done("tls-reset");
@@ -142,8 +146,9 @@ export async function measureUrl(o: MeasureOptions, url: URL): Promise<Measureme
   if (!conn) return { observed: "tcp_ip", detail: `${ip}:${port} does not connect` };
   let stream: Socket = conn;
   if (url.protocol === "https:") {
+    const from = { address: conn.localAddress ?? "127.0.0.1", port: conn.localPort }; // gone once the socket is
     const tls = await tlsHandshake(conn, host);
-    if (typeof tls === "string") return withResidual(o, tls, ip, port, conn.localAddress ?? "127.0.0.1");
+    if (typeof tls === "string") return withResidual(o, tls, ip, port, from.address, from.port);
     const issuer = tls.getPeerCertificate().issuer?.CN ?? "?";
     if (issuer !== o.labCaName) {
       tls.destroy();
@@ -167,17 +172,18 @@ export async function measureUrl(o: MeasureOptions, url: URL): Promise<Measureme
 }
 
 /**
- * After a TLS failure: does an innocuous handshake to the same address and port fail too
- * (residual blocking)? The detail says how long the censor's table still holds it.
+ * After a TLS failure: does an innocuous handshake to the same address and port, from the
+ * same client port (a four-tuple residual keys on it), fail too? The detail says how long
+ * the censor's table still holds it.
  */
-async function withResidual(o: MeasureOptions, failure: "tls-timeout" | "tls-reset", ip: string, port: number, clientIp: string): Promise<Measurement> {
-  const again = await connectThroughSocks({ ...o.lab.endpoints.socks!, username: o.network }, ip, port, STEP_MS).catch(() => undefined);
+async function withResidual(o: MeasureOptions, failure: "tls-timeout" | "tls-reset", ip: string, port: number, clientIp: string, clientPort?: number): Promise<Measurement> {
+  const again = await connectThroughSocks({ ...o.lab.endpoints.socks!, username: o.network }, ip, port, STEP_MS, clientPort).catch(() => undefined);
   const innocuous = again ? await tlsHandshake(again, "innocuous.example") : "tcp_ip";
   if (typeof innocuous !== "string") {
     innocuous.destroy();
     return { observed: failure, detail: "no residual blocking" };
   }
-  const left = o.lab.interceptor.residual.remaining(clientIp.replace(/^::ffff:/, ""), ip, port, Date.now());
+  const left = o.lab.interceptor.residual.remaining(clientIp.replace(/^::ffff:/, ""), ip, port, Date.now(), clientPort);
   return { observed: failure, detail: `then residual blocking${left ? ` (${Math.round(left / 1000)} s left)` : ""}` };
 }
 

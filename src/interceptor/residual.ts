@@ -35,9 +35,9 @@ export class ResidualTable {
     return undefined;
   }
 
-  /** Milliseconds of residual blocking left for client -> ip:port (3-tuple entries), without renewing; 0 if none. */
-  remaining(client: string, ip: string, port: number, now: number): number {
-    const e = this.entries.get(`${client}|${ip}|${port}`);
+  /** Milliseconds of residual blocking left for client[:clientPort] -> ip:port, without renewing; 0 if none. */
+  remaining(client: string, ip: string, port: number, now: number, clientPort?: number): number {
+    const e = this.entries.get(`${client}|${ip}|${port}`) ?? (clientPort !== undefined ? this.entries.get(`${client}|${clientPort}|${ip}|${port}`) : undefined);
     return e && e.until > now ? e.until - now : 0;
   }
 

@@ -6,8 +6,8 @@ import { connect, type Socket } from "node:net";
 export class SocksError extends Error {}
 
 /** A TCP connection to host:port through a SOCKS5 proxy (username = network), paused; rejects on refusal or after `timeoutMs`. */
-export async function connectThroughSocks(proxy: { host: string; port: number; username?: string }, host: string, port: number, timeoutMs = 10_000): Promise<Socket> {
-  const socket = connect(proxy.port, proxy.host);
+export async function connectThroughSocks(proxy: { host: string; port: number; username?: string }, host: string, port: number, timeoutMs = 10_000, localPort?: number): Promise<Socket> {
+  const socket = connect({ port: proxy.port, host: proxy.host, ...(localPort ? { localPort } : {}) });
   socket.on("error", () => undefined);
   try {
     await withTimeout(new Promise<void>((resolve, reject) => {
