@@ -11,6 +11,7 @@ import { upCommand } from "./commands/up.js";
 import { caCommand } from "./commands/ca.js";
 import { msgCommand } from "./commands/msg.js";
 import { conformanceCommand } from "./commands/conformance.js";
+import { timelineCommand } from "./commands/timeline.js";
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
 
@@ -27,5 +28,6 @@ upCommand(program);
 caCommand(program);
 msgCommand(program);
 conformanceCommand(program);
+timelineCommand(program);
 
 await program.parseAsync(process.argv);

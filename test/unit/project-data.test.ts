@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { loadProfile } from "../../src/profile/load.js";
 import { loadSeeds } from "../../src/seeds/catalog.js";
 import { formatError } from "../../src/util/yaml-source.js";
+import { regimesDoc } from "../../src/record/regimes-doc.js";
+import { timeline } from "../../src/record/timeline.js";
 import { ROOT } from "../helpers/cli.js";
 
 const seeds = loadSeeds([join(ROOT, "seeds")]);
@@ -31,5 +33,13 @@ describe("the project's data", () => {
     const schema = JSON.parse(readFileSync(join(ROOT, "profiles/schema.json"), "utf8"));
     expect(schema.properties.rules).toBeDefined();
     expect(schema.required).toEqual(expect.arrayContaining(["id", "title", "rules"]));
+  });
+  it("docs/regimes.md is what the seeds and profiles generate (npm run docs)", () => {
+    expect(readFileSync(join(ROOT, "docs/regimes.md"), "utf8")).toBe(regimesDoc("kz"));
+  });
+  it("the timeline lists every KZ seed in order, with the profiles that replay it", () => {
+    const t = timeline("kz");
+    expect(t.map((e) => e.seed.id)).toEqual([...seeds.seeds.values()].filter((s) => s.id.startsWith("kz-")).sort((a, b) => a.start - b.start || a.id.localeCompare(b.id)).map((s) => s.id));
+    expect(t.find((e) => e.seed.id === "kz-2011-06-wordpress")!.profiles.map((p) => p.id)).toEqual(["kz-2011-wordpress"]);
   });
 });
