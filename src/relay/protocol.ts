@@ -77,7 +77,3 @@ export function parseFrame(text: string): ClientFrame | { error: string; code?: 
       return { error: `unknown frame type ${JSON.stringify(f.type ?? null)} (register, send, ping)` };
   }
 }
-
-export function encodeFrame(f: RelayFrame): string {
-  return JSON.stringify(f);
-}

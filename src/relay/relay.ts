@@ -18,7 +18,7 @@ import type { LabContext } from "../lab/context.js";
 import type { Action } from "../profile/model.js";
 import type { Verdict } from "../policy/types.js";
 import { draw } from "../policy/engine.js";
-import { encodeFrame, parseFrame, type ClientFrame, type ErrorCode, type RelayFrame, type Service } from "./protocol.js";
+import { parseFrame, type ClientFrame, type ErrorCode, type RelayFrame, type Service } from "./protocol.js";
 
 export type SessionTransport = "tcp" | "websocket" | "udp";
 
@@ -431,11 +431,6 @@ export class Relay {
     if (this.sweepTimer) clearTimeout(this.sweepTimer);
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-  }
-
-  /** For tests and the CLI: the relay frame as text. */
-  static encode(f: RelayFrame): string {
-    return encodeFrame(f);
   }
 }
 

@@ -75,7 +75,7 @@ export class SmsGateway {
       const r = this.relay.submit({ from, to: number, via: "sms", text, network, client });
       if (r.status === "error") {
         this.stats.failed++;
-        const status = r.httpStatus ?? (r.code === "unknown-number" ? 400 : r.code === "queue-full" ? 503 : 503);
+        const status = r.httpStatus ?? (r.code === "unknown-number" ? 400 : 503);
         return this.answer(res, status, `Sending failed: ${r.message}`, false);
       }
       if (r.status === "silent" || r.status === "cut") {
