@@ -10,6 +10,7 @@ import type { Lab } from "../lab/lab.js";
 import { connectThroughSocks } from "../util/socks-client.js";
 import { sitePage } from "../world/pages.js";
 import { RelayClient } from "../relay/client.js";
+import { encodeQuery, replyAddresses } from "../resolver/wire.js";
 import type { Service } from "../relay/protocol.js";
 
 export type Observed =
@@ -30,34 +31,14 @@ function endpointFor(lab: Lab, network: string, part: "dns"): { host: string; po
 
 /** One A query to the network's resolver: rcode and addresses, or "timeout". */
 export function dnsQuery(server: { host: string; port: number }, name: string, ms = STEP_MS): Promise<{ rcode: number; addresses: string[] } | "timeout"> {
-  const labels = name.replace(/\.$/, "").split(".");
-  const q = Buffer.concat([
-    Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]),
-    ...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, "latin1")])),
-    Buffer.from([0, 0, 1, 0, 1]),
-  ]);
   return new Promise((resolve) => {
     const sock = createSocket("udp4");
     const done = (r: { rcode: number; addresses: string[] } | "timeout"): void => { clearTimeout(timer); sock.close(); resolve(r); };
     const timer = setTimeout(() => done("timeout"), ms);
     sock.on("error", () => done("timeout"));
-    sock.on("message", (m) => done({ rcode: m[3]! & 0xf, addresses: answersA(m, q.length) }));
-    sock.send(q, server.port, server.host);
+    sock.on("message", (m) => done(replyAddresses(m)));
+    sock.send(encodeQuery(0x1234, name), server.port, server.host);
   });
-}
-
-/** A records of a reply whose question is `questionEnd` bytes into it (answers use compression pointers or full names). */
-function answersA(m: Buffer, questionEnd: number): string[] {
-  const out: string[] = [];
-  let off = questionEnd;
-  for (let i = 0; i < m.readUInt16BE(6) && off < m.length; i++) {
-    while (off < m.length && m[off] !== 0 && (m[off]! & 0xc0) !== 0xc0) off += m[off]! + 1;
-    off += m[off] === 0 ? 1 : 2;
-    const type = m.readUInt16BE(off), len = m.readUInt16BE(off + 8);
-    if (type === 1 && len === 4) out.push([...m.subarray(off + 10, off + 14)].join("."));
-    off += 10 + len;
-  }
-  return out;
 }
 
 function tlsHandshake(socket: Socket, servername: string, ms = STEP_MS): Promise<TLSSocket | "tls-timeout" | "tls-reset"> {

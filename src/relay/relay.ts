@@ -417,14 +417,6 @@ export class Relay {
     this.sweepTimer.unref();
   }
 
-  /** Forgets held messages and counters' current values (control API reset). */
-  reset(): void {
-    this.queued.length = 0;
-    this.inbox.clear();
-    this.held = 0;
-    this.stats.heldNow = 0;
-  }
-
   stop(): void {
     this.stopped = true;
     this.lab.clock.off("change", this.onClock);

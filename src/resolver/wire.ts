@@ -234,3 +234,31 @@ export function encodeResponse(q: Query | { id: number; opcode: number; rd: bool
   }
   return out;
 }
+
+/** A recursive A query for `name` (the lab's own probes ask with it). */
+export function encodeQuery(id: number, name: string, qtype: number = TYPE.A): Buffer {
+  const labels = name.replace(/\.$/, "").split(".").filter(Boolean);
+  const out = Buffer.alloc(12 + labels.reduce((n, l) => n + l.length + 1, 1) + 4);
+  out.writeUInt16BE(id, 0);
+  out.writeUInt16BE(0x0100, 2); // RD
+  out.writeUInt16BE(1, 4);
+  const off = encodeName(labels, out, 12);
+  out.writeUInt16BE(qtype, off);
+  out.writeUInt16BE(1, off + 2);
+  return out;
+}
+
+/** The response code and A addresses of a reply (answers after a single question). */
+export function replyAddresses(m: Buffer): { rcode: number; addresses: string[] } {
+  const out: string[] = [];
+  const q = readName(m, 12);
+  if (m.length < 12 || typeof q === "string") return { rcode: m.length >= 4 ? m[3]! & 0xf : RCODE.FORMERR, addresses: out };
+  let off = q.next + 4;
+  for (let i = 0; i < m.readUInt16BE(6); i++) {
+    const r = skipRecord(m, off);
+    if (typeof r === "string") break;
+    if (r.type === TYPE.A && r.rdlen === 4) out.push([...m.subarray(r.rdata, r.rdata + 4)].join("."));
+    off = r.next;
+  }
+  return { rcode: m[3]! & 0xf, addresses: out };
+}
