@@ -23,9 +23,10 @@ const STEP_MS = 3000;
 /** Below this download rate a flow counts as throttled. */
 const THROTTLED_BELOW = 256 * 1024;
 
-function endpointFor(lab: Lab, network: string, part: "dns"): { host: string; port: number } {
-  const ep = network === lab.network ? lab.endpoints[part] : lab.endpoints.networks?.[network]?.[part];
-  if (!ep) throw new Error(`the lab has no ${part} listener for network "${network}"`);
+/** The resolver listener of `network`. */
+export function dnsEndpoint(lab: Lab, network: string): { host: string; port: number } {
+  const ep = network === lab.network ? lab.endpoints.dns : lab.endpoints.networks?.[network]?.dns;
+  if (!ep) throw new Error(`the lab has no DNS listener for network "${network}"`);
   return ep;
 }
 
@@ -89,14 +90,16 @@ function httpGet(s: Socket, host: string, path: string, ms = STEP_MS): Promise<{
   });
 }
 
-/** Bytes per second of /bytes/N over `ms` (the download is cut off then). */
-function downloadRate(s: Socket, host: string, ms = 1500): Promise<number> {
+/**
+ * Bytes per second of /bytes/N over `ms` (the download is cut off then), counted on the wire
+ * (`raw`): through a slow link a whole 16 KB TLS record may not arrive in time to decrypt.
+ */
+function downloadRate(s: Socket, host: string, raw: Socket = s, ms = 1500): Promise<number> {
   return new Promise((resolve) => {
-    let bytes = 0;
+    const before = raw.bytesRead;
     const t0 = performance.now();
-    const done = (): void => { clearTimeout(timer); s.destroy(); resolve(bytes / ((performance.now() - t0) / 1000)); };
+    const done = (): void => { clearTimeout(timer); const bytes = raw.bytesRead - before; s.destroy(); resolve(bytes / ((performance.now() - t0) / 1000)); };
     const timer = setTimeout(done, ms);
-    s.on("data", (d: Buffer) => { bytes += d.length; });
     s.on("end", done);
     s.on("error", done);
     s.resume();
@@ -114,7 +117,7 @@ export async function measureUrl(o: MeasureOptions, url: URL): Promise<Measureme
   const path = `${url.pathname}${url.search}`;
   const control = lab.world.answer(host, "A").answers.map((a) => a.address);
   // 1. DNS, at the network's resolver, against the world's answer.
-  const dns = await dnsQuery(endpointFor(lab, network, "dns"), host);
+  const dns = await dnsQuery(dnsEndpoint(lab, network), host);
   if (dns === "timeout") return { observed: "dns", detail: "no answer" };
   if (dns.rcode !== 0) return { observed: "dns", detail: `rcode ${dns.rcode}` };
   if (control.length && !dns.addresses.some((a) => control.includes(a))) return { observed: "dns", detail: `answered ${dns.addresses.join(", ") || "nothing"}` };
@@ -147,7 +150,7 @@ export async function measureUrl(o: MeasureOptions, url: URL): Promise<Measureme
   if (!again) return { observed: "tcp_ip", detail: "a second connection failed" };
   const s2 = url.protocol === "https:" ? await tlsHandshake(again, host) : again;
   if (typeof s2 === "string") return { observed: s2, detail: "on a second connection" };
-  const rate = await downloadRate(s2, host);
+  const rate = await downloadRate(s2, host, again);
   if (rate < THROTTLED_BELOW) return { observed: "throttled", detail: `${Math.round(rate / 1024)} KiB/s` };
   return { observed: "false", detail: url.protocol === "https:" ? `TLS and HTTP fine (${Math.round(rate / 1024)} KiB/s)` : `HTTP fine (${Math.round(rate / 1024)} KiB/s)` };
 }

@@ -8,7 +8,8 @@ import { scanProfiles } from "../profile/catalog.js";
 import { SERVICES, type Service } from "../relay/protocol.js";
 import { connectThroughSocks } from "../util/socks-client.js";
 import { firstAnswer, obfsBytes, torHello } from "./flows.js";
-import { measureService, measureUrl, type Measurement, type MeasureOptions } from "./measure.js";
+import { crossCheck, type ClientCheck } from "./clients.js";
+import { dnsEndpoint, measureService, measureUrl, type Measurement, type MeasureOptions } from "./measure.js";
 
 export interface Row {
   profile: string;
@@ -19,6 +20,9 @@ export interface Row {
   expected: string;
   observed: string;
   detail: string;
+  /** The same target through real clients (dig, curl, openssl), where they apply and are installed. */
+  client?: ClientCheck & { pass: boolean };
+  /** Both the own probe and the real clients (when they ran) saw what was expected. */
   pass: boolean;
 }
 
@@ -56,11 +60,19 @@ export function conforms(expected: string, m: Measurement): boolean {
   return false;
 }
 
+/** Whether a real client's view agrees: a client sees residual blocking as the failure it causes. */
+export function clientConforms(expected: string, c: ClientCheck): boolean {
+  if (expected === "residual") return c.observed === "tls-timeout" || c.observed === "tls-reset";
+  return conforms(expected, { observed: c.observed, detail: c.detail });
+}
+
 export interface RunOptions {
   /** Profile ids (default: every regime profile). */
   profiles?: string[];
   onRow?: (row: Row) => void;
   onProfile?: (id: string, variant: string | undefined) => void;
+  /** Cross-check http(s) targets with dig, curl and openssl (default true). */
+  clients?: boolean;
 }
 
 export async function runConformance(opts: RunOptions = {}): Promise<Row[]> {
@@ -84,10 +96,15 @@ export async function runConformance(opts: RunOptions = {}): Promise<Row[]> {
           const at = instantOf(profile, e);
           lab.clock.seek(at);
           lab.interceptor.residual.clear();
-          const m = await measure({ lab, network, labCaName: labCaName(lab) }, e.target);
+          const o = { lab, network, labCaName: labCaName(lab) };
+          const m = await measure(o, e.target);
+          const check = opts.clients === false ? undefined
+            : await crossCheck(o, e.target, dnsEndpoint(lab, network), e.observe === "throttled" || m.observed === "throttled");
+          const client = check ? { ...check, pass: clientConforms(e.observe, check) } : undefined;
           const row: Row = {
             profile: id, ...(variant ? { variant } : {}), target: e.target, network, at: new Date(at).toISOString(),
-            expected: e.observe, observed: m.observed, detail: m.detail, pass: conforms(e.observe, m),
+            expected: e.observe, observed: m.observed, detail: m.detail, ...(client ? { client } : {}),
+            pass: conforms(e.observe, m) && (client?.pass ?? true),
           };
           rows.push(row);
           opts.onRow?.(row);

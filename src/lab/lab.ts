@@ -76,6 +76,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     refs: opts.profiles ?? [],
     ...(opts.country ? { country: opts.country } : {}),
     ...(at !== undefined || from !== undefined ? { at: startInstant } : {}),
+    // A replay (--from) runs on into later regimes; a pinned instant (--at) needs only its own.
+    ...(at === undefined && from !== undefined ? { onward: true } : {}),
     ...(opts.variant !== undefined ? { variant: opts.variant } : {}),
     ...(opts.seedDirs ? { seedDirs: opts.seedDirs } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),

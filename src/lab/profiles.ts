@@ -10,6 +10,8 @@ export interface ProfileSelection {
   refs: (string | Profile)[];
   country?: string;
   at?: number;
+  /** With `country`: also the profiles that start after `at` (a replay plays into them). */
+  onward?: boolean;
   variant?: string;
   seedDirs?: string[];
   onProgress?: (what: string, done: number, total: number) => void;
@@ -25,7 +27,7 @@ export function selectProfiles(sel: ProfileSelection): { profiles: Profile[]; se
   const refs: (string | Profile)[] = [...sel.refs];
   if (sel.country) {
     if (sel.at === undefined) throw new Error("--country needs an instant (--at or --from) to choose the profiles in force then");
-    const found = profilesAt(sel.country, sel.at, known);
+    const found = profilesAt(sel.country, sel.at, known, sel.onward);
     if (!found.length) throw new Error(`no ${sel.country.toUpperCase()} profile covers ${new Date(sel.at).toISOString()} (chokepoint list shows their periods)`);
     for (const p of found) if (!refs.includes(p.id) && !refs.includes(p.file)) refs.push(p.file);
   }

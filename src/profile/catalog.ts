@@ -13,6 +13,8 @@ export interface ProfileSummary {
   country: string;
   timezone: string;
   period: { start: string; end?: string };
+  /** "procedure" profiles are not events: time travel leaves them out. */
+  procedure: boolean;
   /** Period bounds as epoch ms, when they parse. */
   start?: number;
   end?: number;
@@ -64,6 +66,7 @@ export function summarize(file: string, kind: ProfileSummary["kind"] = "user"): 
     country: String(d.country ?? ""),
     timezone: String(d.timezone ?? ""),
     period: { start: String(period.start ?? ""), ...(period.end ? { end: String(period.end) } : {}) },
+    procedure: d.kind === "procedure",
     networks: Array.isArray(d.networks) ? d.networks.map(String) : [],
     variants: d.variants && typeof d.variants === "object" ? Object.keys(d.variants) : [],
     rules: Array.isArray(d.rules) ? d.rules.length : 0,
@@ -96,8 +99,12 @@ export function resolveProfileRef(ref: string, known = scanProfiles()): string {
   throw new UnknownProfileError(ref, suggest(ref, known.map((p) => p.id)));
 }
 
-/** Profiles of `country` whose period covers `at` (time travel: the state of the record then). */
-export function profilesAt(country: string, at: number, known = scanProfiles()): ProfileSummary[] {
+/**
+ * Profiles of `country` in force at `at` (time travel: the state of the record then); with
+ * `onward`, also every later one, for a replay that plays the years from `at`.
+ */
+export function profilesAt(country: string, at: number, known = scanProfiles(), onward = false): ProfileSummary[] {
   const cc = country.toUpperCase();
-  return known.filter((p) => p.kind !== "example" && p.country === cc && p.start !== undefined && p.start <= at && (p.end === undefined || at < p.end));
+  return known.filter((p) => p.kind !== "example" && !p.procedure && p.country === cc && p.start !== undefined
+    && (onward || p.start <= at) && (p.end === undefined || at < p.end));
 }

@@ -252,6 +252,7 @@ class Checker {
       period: { start: parseInstant(doc.period.start, this.tz)!, ...(doc.period.end ? { end: parseInstant(doc.period.end, this.tz)! } : {}) },
       networks: doc.networks,
       sources: doc.sources ?? [],
+      kind: doc.kind ?? "event",
       dpi: {
         inspect: dpi.inspect ?? DEFAULT_DPI.inspect,
         reassembleBytes: dpi.reassembleBytes ?? DEFAULT_DPI.reassembleBytes,

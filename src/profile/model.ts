@@ -84,6 +84,8 @@ export interface Profile {
   country: string;
   timezone: string;
   period: { start: number; end?: number };
+  /** "procedure" profiles are left out of time travel (see the schema). */
+  kind: "event" | "procedure";
   description?: string;
   networks: string[];
   sources: string[];

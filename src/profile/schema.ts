@@ -184,6 +184,11 @@ export const ProfileSchema = z.strictObject({
   country: z.string().regex(/^[A-Z]{2}$/, "an ISO 3166-1 alpha-2 code such as KZ (ZZ for examples)"),
   timezone: z.string().min(1),
   period: z.strictObject({ start: z.string(), end: z.string().optional() }),
+  /**
+   * event (default): a dated regime of the record, loaded by time travel (--country --at);
+   * procedure: a capability (a law's procedure) with lab-relative windows, loaded only by name.
+   */
+  kind: z.enum(["event", "procedure"]).optional(),
   description: z.string().optional(),
   networks: z.array(ID).min(1),
   sources: z.array(ID).optional(),

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { runConformance, conforms } from "../../src/conformance/run.js";
+import { clientConforms, runConformance, conforms } from "../../src/conformance/run.js";
 import { writeFiles } from "../helpers/profiles.js";
 
 const PROFILE = `
@@ -28,14 +28,18 @@ describe("conformance run", () => {
   it("measures each target per network and fails a row whose expectation does not hold", async () => {
     process.env.CHOKEPOINT_PROFILES = writeFiles({ "c.yaml": PROFILE });
     const rows = await runConformance({ profiles: ["conformance-check"] });
-    expect(rows.map((r) => [r.target, r.network, r.observed, r.pass])).toEqual([
-      ["https://gone.example/", "home", "dns", true],
-      ["https://gone.example/", "away", "false", true],
-      ["http://page.example/", "home", "http-diff", true],
-      ["https://slow.example/", "home", "throttled", true],
-      ["https://fine.example/", "home", "false", false],
+    // Own probe, then dig + curl (+ openssl) as real clients: both must agree with `expect`.
+    expect(rows.map((r) => [r.target, r.network, r.observed, r.client?.observed, r.pass])).toEqual([
+      ["https://gone.example/", "home", "dns", "dns", true],
+      ["https://gone.example/", "away", "false", "false", true],
+      ["http://page.example/", "home", "http-diff", "http-diff", true],
+      ["https://slow.example/", "home", "throttled", "throttled", true],
+      ["https://fine.example/", "home", "false", "false", false],
     ]);
     expect(rows[2]!.detail).toBe("status 408");
+    expect(rows[0]!.client).toMatchObject({ tool: "dig", detail: "dig: NXDOMAIN", pass: true });
+    expect(rows[2]!.client!.detail).toBe("curl: status 408");
+    expect(rows[4]!.client!.pass).toBe(false);
   }, 60_000);
 
   it("matches the lab's synonyms", () => {
@@ -43,5 +47,9 @@ describe("conformance run", () => {
     expect(conforms("residual", { observed: "tls-timeout", detail: "then residual blocking (119 s left)" })).toBe(true);
     expect(conforms("residual", { observed: "tls-timeout", detail: "no residual blocking" })).toBe(false);
     expect(conforms("dns", { observed: "tcp_ip", detail: "" })).toBe(false);
+    // A real client sees residual blocking as the failure it causes.
+    expect(clientConforms("residual", { tool: "dig+curl", observed: "tls-timeout", detail: "" })).toBe(true);
+    expect(clientConforms("residual", { tool: "dig+curl", observed: "false", detail: "" })).toBe(false);
+    expect(clientConforms("blockpage", { tool: "dig+curl", observed: "http-diff", detail: "" })).toBe(true);
   });
 });

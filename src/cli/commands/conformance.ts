@@ -3,11 +3,13 @@ import { runConformance, type Row } from "../../conformance/run.js";
 import { fail } from "../errors.js";
 import { c } from "../style.js";
 
-const COLUMNS: [keyof Row | "pass", string][] = [["profile", "profile"], ["target", "target"], ["network", "network"], ["expected", "expected"], ["observed", "observed"], ["pass", "pass"], ["detail", "detail"]];
+const COLUMNS: [keyof Row, string][] = [["profile", "profile"], ["target", "target"], ["network", "network"], ["expected", "expected"], ["observed", "observed"], ["client", "real clients"], ["pass", "pass"], ["detail", "detail"]];
 
 function cell(r: Row, k: keyof Row): string {
   if (k === "pass") return r.pass ? "PASS" : "FAIL";
   if (k === "profile") return r.variant ? `${r.profile} (${r.variant})` : r.profile;
+  if (k === "client") return r.client ? `${r.client.observed}${r.client.pass ? "" : " (differs)"}` : "-";
+  if (k === "detail") return r.client && !r.client.pass ? `${r.detail}; ${r.client.detail}` : r.detail;
   return String(r[k] ?? "");
 }
 
@@ -16,11 +18,13 @@ export function conformanceCommand(program: Command): void {
     .description("start the lab for each regime profile and check that probes see what its `expect` says (exit 1 on any mismatch)")
     .option("--profile <id...>", "only these profiles")
     .option("--json", "one JSON object a row")
-    .action(async (o: { profile?: string[]; json?: boolean }) => {
+    .option("--no-clients", "skip the cross-check with dig, curl and openssl")
+    .action(async (o: { profile?: string[]; json?: boolean; clients: boolean }) => {
       try {
         const rows: Row[] = [];
         await runConformance({
           ...(o.profile ? { profiles: o.profile } : {}),
+          clients: o.clients,
           onProfile: (id, variant) => { if (!o.json) process.stderr.write(c.dim(`measuring ${id}${variant ? ` (variant ${variant})` : ""}...\n`)); },
           onRow: (r) => { rows.push(r); if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`); },
         });
