@@ -12,6 +12,7 @@ import { caCommand } from "./commands/ca.js";
 import { msgCommand } from "./commands/msg.js";
 import { conformanceCommand } from "./commands/conformance.js";
 import { timelineCommand } from "./commands/timeline.js";
+import { downCommand, execCommand } from "./commands/exec.js";
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
 
@@ -29,5 +30,7 @@ caCommand(program);
 msgCommand(program);
 conformanceCommand(program);
 timelineCommand(program);
+execCommand(program);
+downCommand(program);
 
 await program.parseAsync(process.argv);

@@ -24,6 +24,7 @@ function run(cmd: string, args: string[], ms: number, input?: string): Promise<R
       const code = e ? ((e as NodeJS.ErrnoException).code ?? (e as { signal?: string }).signal ?? 1) : 0;
       resolve({ code: code as number | string, out: String(out), err: String(err) });
     });
+    child.stdin?.on("error", () => undefined); // a tool that exits without reading
     child.stdin?.end(input ?? "");
   });
 }

@@ -187,6 +187,20 @@ export function socksServer(interceptor: Interceptor, upstream: Upstream, opts: 
   }, opts, stats);
 }
 
+/**
+ * Transparent mode: TPROXY delivers every client TCP connection to this one listener; the
+ * connection's own local end is where the client was going, its source address names the
+ * network (one client namespace per network).
+ */
+export function transparentServer(interceptor: Interceptor, opts: EntryOptions, stats: EntryStats, networkOf: (ip: string) => string | undefined): Server {
+  return withLimits((s) => {
+    const strip = (a: string | undefined): string => (a ?? "").replace(/^::ffff:/, "");
+    const network = networkOf(strip(s.remoteAddress));
+    if (!network || s.localPort === undefined) { stats.badRequests++; s.resetAndDestroy(); return; }
+    void interceptor.intercept(s, { ip: strip(s.localAddress), port: s.localPort }, network, { entry: "transparent" });
+  }, opts, stats);
+}
+
 function complete(b: Buffer): boolean {
   if (b.length < 5) return false;
   const atyp = b[3];

@@ -25,6 +25,11 @@ export class Upstream {
     private readonly origin: { host: string; port: number } | undefined,
     private readonly originProcess: OriginProcess | undefined,
     private readonly own: () => { host: string; port: number }[],
+    /**
+     * Transparent mode: allowed flows are routed for real to their destination (the world
+     * namespace serves the lab world), never to one of the censor's own addresses.
+     */
+    private readonly routed?: { ownAddresses: ReadonlySet<string> },
   ) {}
 
   /**
@@ -32,7 +37,7 @@ export class Upstream {
    * and the original destination, so that the lab leaves the data path. False if it cannot.
    */
   handOver(socket: Socket, dst: Destination, client: { ip: string; port: number }, first: Buffer): boolean {
-    if (this.world.mode !== "lab" || !this.originProcess) return false;
+    if (this.world.mode !== "lab" || !this.originProcess || this.routed) return false;
     return this.originProcess.adopt(socket, { src: client.ip.replace(/^::ffff:/, ""), dst: dst.ip, srcPort: client.port, dstPort: dst.port }, first);
   }
 
@@ -60,12 +65,12 @@ export class Upstream {
 
   /** In the lab world the origin always accepts, so connecting can wait until a flow is allowed. */
   get lazy(): boolean {
-    return this.world.mode === "lab";
+    return this.world.mode === "lab" && !this.routed;
   }
 
   /** The base URL per-request forwarding sends a destination's HTTP requests to. */
   httpTarget(dst: Destination): string {
-    if (this.world.mode === "lab") return `http://${this.origin!.host}:${this.origin!.port}`;
+    if (this.world.mode === "lab" && !this.routed) return `http://${this.origin!.host}:${this.origin!.port}`;
     this.guard(dst);
     return `http://${dst.ip.includes(":") ? `[${dst.ip}]` : dst.ip}:${dst.port}`;
   }
@@ -73,13 +78,13 @@ export class Upstream {
   /** Loop guard: never this host (loopback, unspecified) nor one of the lab's own listeners. */
   private guard(dst: Destination): void {
     const local = dst.ip.startsWith("127.") || dst.ip === "::1" || dst.ip === "0.0.0.0" || dst.ip === "::";
-    if (local || this.own().some((o) => o.host === dst.ip && o.port === dst.port)) {
+    if (local || this.routed?.ownAddresses.has(dst.ip) || this.own().some((o) => o.host === dst.ip && o.port === dst.port)) {
       throw new LoopError(`refusing to connect to ${dst.ip}:${dst.port}: the lab's own host (loop guard)`);
     }
   }
 
   connect(dst: Destination, client: { ip: string; port: number }): Socket {
-    if (this.world.mode === "lab") {
+    if (this.world.mode === "lab" && !this.routed) {
       if (!this.origin) throw new Error("the lab world has no origin server");
       const s = connect(this.origin.port, this.origin.host);
       s.setNoDelay(true);

@@ -17,7 +17,8 @@ import { Forwarder, systemResolvers } from "../resolver/forward.js";
 import { ResolverWorkers } from "../resolver/workers.js";
 import { Interceptor } from "../interceptor/interceptor.js";
 import { Upstream } from "../interceptor/upstream.js";
-import { destroyConnections, httpProxyServer, socksServer, type EntryStats } from "../interceptor/entries.js";
+import { destroyConnections, httpProxyServer, socksServer, transparentServer, type EntryStats } from "../interceptor/entries.js";
+import { ORIGIN_PORT, TPROXY_PORT, WORLD_NS } from "../transparent/topology.js";
 import type { Server } from "node:net";
 import type { LabContext } from "./context.js";
 import { listenTcp, portFor } from "./listen.js";
@@ -106,13 +107,22 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   if (world.mode === "lab") {
     // The origin answers from a process of its own: serving the world and intercepting the
     // flows to it then use two cores, and allowed flows can be handed over to it.
-    origin = new OriginProcess(world, pki.dir);
-    await origin.listen("127.0.0.1", 0);
+    if (opts.transparent) {
+      // In the world namespace, behind TPROXY: the censor routes allowed flows there for real.
+      origin = new OriginProcess(world, pki.dir, { wrap: ["ip", "netns", "exec", WORLD_NS], transparent: true });
+      await origin.listen("::", ORIGIN_PORT);
+    } else {
+      origin = new OriginProcess(world, pki.dir);
+      await origin.listen("127.0.0.1", 0);
+    }
   }
+  const links = opts.transparent?.plan.links ?? [];
   const eventLog = new EventLog(opts.events);
   const endpoints: Endpoints = {};
   const ctx: LabContext = { policy, clock, world, pki, events: eventLog };
   const listeners: DnsListener[] = [];
+  /** Transparent mode's resolvers on the link addresses (kept apart: workers map `listeners` to networks by index). */
+  const linkListeners: DnsListener[] = [];
   const host = opts.listen ?? "127.0.0.1";
   const ports = opts.ports ?? "auto";
   const networks = [network, ...new Set(profiles.flatMap((p) => p.networks).filter((n) => n !== network))];
@@ -124,9 +134,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     forwarder = new Forwarder(upstream);
   }
   const resolver = new Resolver(ctx, forwarder);
-  const upstream = new Upstream(world, origin?.address, origin, () => Object.values(endpoints).filter((e): e is { host: string; port: number } => !!e && "port" in e));
+  const upstream = new Upstream(world, origin?.address, origin, () => Object.values(endpoints).filter((e): e is { host: string; port: number } => !!e && "port" in e),
+    opts.transparent ? { ownAddresses: new Set([...links.flatMap((l) => [l.censorV4, l.censorV6]), opts.transparent.plan.world.censorV4, opts.transparent.plan.world.censorV6]) } : undefined);
   const interceptor = new Interceptor(ctx, upstream);
-  const proxyStats = { http: newEntryStats(), socks: newEntryStats() };
+  const proxyStats = { http: newEntryStats(), socks: newEntryStats(), transparent: newEntryStats() };
   const servers: Server[] = [];
   let workers: ResolverWorkers | undefined;
   const relay = new Relay(ctx, { networks, defaultNetwork: network });
@@ -138,7 +149,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     await relayListener.close();
     await smsGateway.close();
     await Promise.all(servers.map((srv) => new Promise<void>((r) => { srv.close(() => r()); destroyConnections(srv); })));
-    await Promise.all(listeners.map((l) => l.close()));
+    await Promise.all([...listeners, ...linkListeners].map((l) => l.close()));
     forwarder?.close();
     await origin?.close();
   };
@@ -160,6 +171,23 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const socks = socksServer(interceptor, upstream, entryOpts, proxyStats.socks);
     servers.push(socks);
     endpoints.socks = { host, port: await listenTcp(socks, host, portFor("socks", ports), "SOCKS5 proxy") };
+    if (opts.transparent) {
+      // Each network's resolver also answers on the censor's end of that network's link, port
+      // 53, where nft sends every client DNS query (any destination address).
+      for (const l of links) {
+        for (const addr of [l.censorV4, l.censorV6]) {
+          const dl = new DnsListener(resolver, { network: l.network, host: addr, port: 53 });
+          linkListeners.push(dl);
+          await dl.listen();
+        }
+      }
+      const byClient = new Map(links.flatMap((l) => [[l.clientV4, l.network], [l.clientV6, l.network]] as [string, string][]));
+      const tp = transparentServer(interceptor, entryOpts, proxyStats.transparent, (ip) => byClient.get(ip));
+      servers.push(tp);
+      const port = await listenTcp(tp, "::", TPROXY_PORT, "transparent listener");
+      (await import("../transparent/sockopt.js")).setTransparent(tp);
+      endpoints.transparent = { host: "::", port };
+    }
     // The messaging relay (its own port, and the world's chat endpoints through the interceptor).
     endpoints.relay = { host, port: await relayListener.listen(portFor("relay", ports)) };
     upstream.relay = relayListener;

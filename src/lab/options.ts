@@ -39,6 +39,12 @@ export interface LabOptions {
   timeSource?: TimeSource;
   /** Stop the lab and exit 0 on SIGINT/SIGTERM (the CLI sets this). */
   handleSignals?: boolean;
+  /**
+   * Transparent mode (Linux, root): this process runs in the censor namespace of `plan`
+   * (src/transparent/topology.ts); it answers DNS on each link, takes TCP by TPROXY and
+   * starts the origin in the world namespace. Set by `chokepoint exec` / `up --transparent`.
+   */
+  transparent?: { plan: import("../transparent/topology.js").Plan };
   /** Progress of long work (loading lists, compiling). */
   onProgress?: (what: string, done: number, total: number) => void;
 }
@@ -52,6 +58,8 @@ export interface Endpoints {
   relay?: Endpoint;
   sms?: Endpoint;
   control?: Endpoint;
+  /** Transparent mode: the TPROXY listener in the censor namespace. */
+  transparent?: Endpoint;
   /** Listeners of the other networks of the active profiles (a client's network is the listener it uses). */
   networks?: Record<string, { dns?: Endpoint; httpProxy?: Endpoint; socks?: Endpoint }>;
 }

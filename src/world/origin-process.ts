@@ -1,7 +1,7 @@
 // The world's origin in a process of its own: serving the world and intercepting the flows
 // to it then use two cores, and the interceptor can hand an allowed flow's socket over (with
 // the bytes it already read) and leave the data path, as a censor does once it has judged.
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../paths.js";
@@ -21,7 +21,11 @@ export class OriginProcess {
   private addr: { host: string; port: number } | undefined;
   private readonly waiting: ((s: OriginStats) => void)[] = [];
 
-  constructor(private readonly world: World, private readonly confdir: string) {}
+  /**
+   * `wrap` runs the process under a command (transparent mode: `ip netns exec chokepoint-world`,
+   * the IPC channel passes through); `transparent` makes it a TPROXY listener there.
+   */
+  constructor(private readonly world: World, private readonly confdir: string, private readonly opts: { wrap?: string[]; transparent?: boolean } = {}) {}
 
   get address(): { host: string; port: number } {
     if (!this.addr) throw new Error("origin is not listening");
@@ -29,7 +33,10 @@ export class OriginProcess {
   }
 
   async listen(host = "127.0.0.1", port = 0): Promise<void> {
-    const child = fork(SCRIPT, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
+    const wrap = this.opts.wrap ?? [];
+    const child = wrap.length
+      ? spawn(wrap[0]!, [...wrap.slice(1), process.execPath, SCRIPT], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" })
+      : fork(SCRIPT, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
     this.child = child;
     this.addr = await new Promise((resolve, reject) => {
       child.once("exit", (code) => reject(new Error(`world origin exited (${code})`)));
@@ -41,7 +48,7 @@ export class OriginProcess {
           for (const w of this.waiting.splice(0)) w(m.stats);
         }
       });
-      child.send({ type: "init", world: { ...this.world.spec, mode: this.world.mode }, confdir: this.confdir, host, port });
+      child.send({ type: "init", world: { ...this.world.spec, mode: this.world.mode }, confdir: this.confdir, host, port, ...(this.opts.transparent ? { transparent: true } : {}) });
     });
     // Once up, the origin does not keep the lab's process alive by itself (its listeners do).
     child.unref();

@@ -8,7 +8,7 @@ import type { ProxyHeader } from "./proxy-header.js";
 import { World } from "./world.js";
 
 type Message =
-  | { type: "init"; world: { data: WorldData; knownNames: string[]; mode: "lab" | "internet" }; confdir: string; host: string; port: number }
+  | { type: "init"; world: { data: WorldData; knownNames: string[]; mode: "lab" | "internet" }; confdir: string; host: string; port: number; transparent?: boolean }
   | { type: "adopt"; header: ProxyHeader; first: Uint8Array }
   | { type: "stats" }
   | { type: "close" };
@@ -29,8 +29,13 @@ if (process.send) {
     if (m.type === "init") {
       const world = new World(m.world.data, { mode: m.world.mode, knownNames: m.world.knownNames });
       origin = new Origin(world, new Pki(m.confdir));
+      origin.transparent = !!m.transparent;
       origin.listen(m.host, m.port).then(
-        () => process.send!({ type: "listening", address: origin!.address }),
+        async () => {
+          // Behind TPROXY in the world namespace: one listener for every address and port.
+          if (m.transparent) (await import("../transparent/sockopt.js")).setTransparent(origin!.server!);
+          process.send!({ type: "listening", address: origin!.address });
+        },
         (err: Error) => process.send!({ type: "error", message: err.message }),
       );
     } else if (m.type === "adopt" && handle && origin) {

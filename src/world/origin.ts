@@ -25,7 +25,8 @@ export interface OriginStats {
 
 export class Origin {
   readonly stats: OriginStats;
-  private server: Server | undefined;
+  /** The listener (after listen()). */
+  server: Server | undefined;
   private readonly http1: HttpServer;
   private readonly fronts = new Map<string, Http2SecureServer>();
   private readonly handler: (req: Req, res: Res) => void;
@@ -51,6 +52,12 @@ export class Origin {
     if (!a) throw new Error("origin is not listening");
     return { host: a.address, port: a.port };
   }
+
+  /**
+   * Transparent mode: the origin sits in the world namespace behind TPROXY, so a connection's
+   * own local address and port are the destination the client asked for (no PROXY line).
+   */
+  transparent = false;
 
   async listen(host = "127.0.0.1", port = 0): Promise<void> {
     this.server = createServer({ noDelay: true }, (s) => this.accept(s));
@@ -83,7 +90,7 @@ export class Origin {
       socket.destroy();
     });
     let buf: Buffer = preset?.first ?? Buffer.alloc(0);
-    let header: ProxyHeader | undefined = preset?.header;
+    let header: ProxyHeader | undefined = preset?.header ?? (this.transparent ? ownDestination(socket) : undefined);
     const onData = (chunk: Buffer): void => {
       buf = buf.length && chunk.length ? Buffer.concat([buf, chunk]) : chunk.length ? chunk : buf;
       if (!buf.length) return;
@@ -174,4 +181,11 @@ export class Origin {
 
 function isLoopback(addr: string | undefined): boolean {
   return !!addr && (addr.startsWith("127.") || addr === "::1" || addr.startsWith("::ffff:127."));
+}
+
+/** The destination of a connection TPROXY delivered: its own local end. */
+function ownDestination(s: Socket): ProxyHeader | undefined {
+  const strip = (a: string | undefined): string => (a ?? "").replace(/^::ffff:/, "");
+  if (!s.localAddress || !s.remoteAddress || s.localPort === undefined || s.remotePort === undefined) return undefined;
+  return { src: strip(s.remoteAddress), dst: strip(s.localAddress), srcPort: s.remotePort, dstPort: s.localPort };
 }

@@ -1,4 +1,7 @@
-import type { Command } from "commander";
+import { readFileSync } from "node:fs";
+import { Option, type Command } from "commander";
+import type { Plan } from "../../transparent/topology.js";
+import { startSession } from "../../transparent/session.js";
 import { startLab } from "../../lab/lab.js";
 import type { LabOptions } from "../../lab/options.js";
 import { formatInstant } from "../../util/time.js";
@@ -24,6 +27,8 @@ interface UpOptions {
   upstream?: string;
   dnsWorkers: string;
   json?: boolean;
+  transparent?: boolean;
+  transparentPlan?: string;
 }
 
 export function parsePorts(v: string): "auto" | "default" | number {
@@ -58,8 +63,11 @@ export function upCommand(program: Command): void {
     .option("--dns-workers <n>", "processes answering DNS over UDP (more use more cores)", "1")
     .option("--confdir <dir>", "configuration directory (lab CA); default ~/.chokepoint")
     .option("--json", "print one JSON line when ready ({\"ready\":true,\"endpoints\":...}) and no feed")
+    .option("--transparent", "Linux, root: put each network's clients in a namespace whose only way out is the censor (see chokepoint exec)")
+    .addOption(new Option("--transparent-plan <file>", "(internal) run inside the censor namespace of this topology").hideHelp())
     .action(async (o: UpOptions) => {
       try {
+        if (o.transparent) return await transparentUp(o);
         if (o.world !== "lab" && o.world !== "internet") throw new Error(`--world takes lab or internet, got "${o.world}"`);
         if (!o.profile.length && !o.country) throw new Error("name a regime: --profile ID (chokepoint list shows them) or --country CC --at DATE");
         const speed = o.speed === undefined ? undefined : Number(o.speed);
@@ -82,6 +90,7 @@ export function upCommand(program: Command): void {
           ...(o.upstream ? { upstream: o.upstream } : {}),
           dnsWorkers: parseWorkers(o.dnsWorkers),
           ...(progress ? { onProgress: progress } : {}),
+          ...(o.transparentPlan ? { transparent: { plan: JSON.parse(readFileSync(o.transparentPlan, "utf8")) as Plan } } : {}),
         };
         const lab = await startLab(opts);
         if (o.json) {
@@ -112,4 +121,32 @@ export function upCommand(program: Command): void {
         fail(err);
       }
     });
+}
+
+/** `up --transparent`: the topology and the lab in it, until Ctrl-C or SIGTERM. */
+async function transparentUp(o: UpOptions): Promise<void> {
+  const session = await startSession({
+    profiles: o.profile,
+    ...(o.country ? { country: o.country } : {}), ...(o.at ? { at: o.at } : {}), ...(o.from ? { from: o.from } : {}),
+    ...(o.speed ? { speed: o.speed } : {}), ...(o.variant ? { variant: o.variant } : {}), ...(o.network ? { network: o.network } : {}),
+    ...(o.confdir ? { confdir: o.confdir } : {}), ...(o.events ? { events: o.events } : {}),
+  });
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void session.stop().then(() => process.exit(0), (err: unknown) => fail(err));
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ ready: true, transparent: true, namespaces: Object.fromEntries(session.plan.links.map((l) => [l.network, l.ns])), endpoints: session.ready.endpoints })}\n`);
+    return;
+  }
+  const lines = [`${c.bold("chokepoint")} up, transparent: every network's clients have a namespace whose only way out is the censor`];
+  for (const l of session.plan.links) lines.push(`  ${l.network.padEnd(28)} ${l.ns}  (${l.clientV4}, ${l.clientV6})`);
+  lines.push(c.dim(`  try: sudo ip netns exec ${session.namespaceOf(session.network)} curl -s https://www.example.kz/ --cacert ~/.chokepoint/ca/lab.pem`));
+  lines.push(c.dim("  or:  sudo npx chokepoint exec --profile ... -- CMD (a lab of its own)"));
+  lines.push(c.dim("Ctrl-C stops the lab and removes the namespaces."));
+  process.stdout.write(`${lines.join("\n")}\n`);
 }

@@ -1,0 +1,118 @@
+// A transparent-mode session: builds the topology for the chosen profiles' networks, starts
+// the lab inside the censor namespace (`chokepoint up --transparent-plan`), and takes it all
+// down again. Used by `chokepoint exec` and `chokepoint up --transparent`.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { selectProfiles } from "../lab/profiles.js";
+import { buildWorld } from "../world/build.js";
+import { parseInstant } from "../util/time.js";
+import { CENSOR_NS, down, plan, preflight, up, type Plan } from "./topology.js";
+
+const BIN = fileURLToPath(new URL("../../bin/chokepoint.js", import.meta.url));
+
+export interface SessionOptions {
+  profiles: string[];
+  country?: string;
+  at?: string;
+  from?: string;
+  speed?: string;
+  variant?: string;
+  network?: string;
+  confdir?: string;
+  events?: string;
+}
+
+export interface Session {
+  plan: Plan;
+  /** The network a command runs on when none is named. */
+  network: string;
+  ready: { endpoints: Record<string, unknown> };
+  /** The namespace of a network's clients. */
+  namespaceOf(network: string): string;
+  stop(): Promise<void>;
+}
+
+function instant(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const t = parseInstant(v, "UTC");
+  if (t === undefined) throw new Error(`not a date or date-time: "${v}" (e.g. 2014-02-13T17:00:00+06:00)`);
+  return t;
+}
+
+/** The `up` arguments that choose the regime, for the lab inside the censor namespace. */
+function upArgs(o: SessionOptions): string[] {
+  const a: string[] = [];
+  for (const p of o.profiles) a.push("--profile", p);
+  const pairs: [string, string | undefined][] = [["--country", o.country], ["--at", o.at], ["--from", o.from], ["--speed", o.speed],
+    ["--variant", o.variant], ["--network", o.network], ["--confdir", o.confdir], ["--events", o.events]];
+  for (const [k, v] of pairs) if (v !== undefined) a.push(k, v);
+  return a;
+}
+
+export async function startSession(o: SessionOptions): Promise<Session> {
+  const why = await preflight();
+  if (why) throw new Error(why);
+  const at = instant(o.at) ?? instant(o.from);
+  const { profiles } = selectProfiles({
+    refs: o.profiles,
+    ...(o.country ? { country: o.country, at: at ?? Date.now(), ...(o.at === undefined && o.from !== undefined ? { onward: true } : {}) } : {}),
+    ...(o.variant ? { variant: o.variant } : {}),
+  });
+  if (!profiles.length) throw new Error("name a regime: --profile ID (chokepoint list shows them) or --country CC --at DATE");
+  const first = o.network ?? profiles[0]!.networks[0]!;
+  const networks = [first, ...new Set(profiles.flatMap((p) => p.networks).filter((n) => n !== first))];
+  const world = buildWorld(profiles, { mode: "lab" });
+  const pins = Object.values(world.spec.data.hosts).flat();
+  const p = plan(networks, pins);
+  await up(p);
+  const dir = mkdtempSync(join(tmpdir(), "chokepoint-plan-"));
+  const planFile = join(dir, "plan.json");
+  writeFileSync(planFile, JSON.stringify(p));
+  let child: ChildProcess | undefined;
+  const cleanup = async (): Promise<void> => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise<void>((r) => child!.once("exit", () => r()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child!.kill("SIGKILL"), 5000);
+      await gone;
+      clearTimeout(timer);
+    }
+    await down();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    child = spawn("ip", ["netns", "exec", CENSOR_NS, process.execPath, BIN, "up", "--json", "--transparent-plan", planFile, ...upArgs(o)], {
+      stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" },
+    });
+    const ready = await new Promise<{ endpoints: Record<string, unknown> }>((resolve, reject) => {
+      let out = "", err = "";
+      child!.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        const nl = out.indexOf("\n");
+        if (nl >= 0) { try { resolve(JSON.parse(out.slice(0, nl))); } catch (e) { reject(e); } }
+      });
+      child!.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+      child!.once("exit", (code) => reject(new Error(`the lab in ${CENSOR_NS} exited (${code}) before it was ready: ${err.trim()}`)));
+    });
+    child.stdout!.resume();
+    child.stderr!.pipe(process.stderr);
+    const byNetwork = new Map(p.links.map((l) => [l.network, l.ns]));
+    return {
+      plan: p,
+      network: first,
+      ready,
+      namespaceOf(network: string): string {
+        const ns = byNetwork.get(network);
+        if (!ns) throw new Error(`no network "${network}" in this lab (networks: ${networks.join(", ")})`);
+        return ns;
+      },
+      stop: cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,220 @@
+// The transparent-mode topology on Linux: per network a client namespace whose only way out
+// is the censor; the censor namespace, where the lab runs; the world namespace, where the
+// lab world's addresses are local and one origin answers them all. Everything is named
+// chokepoint-*, addressed from 198.18.0.0/15 and 2001:db8::/32, and has no route outside.
+//
+//   chokepoint-<net>  cpc<i> 198.18.(128+i).2  ──veth──  cpr<i> 198.18.(128+i).1  chokepoint-censor
+//                                                         cpw1   198.18.127.1    ──veth──  cpw0 198.18.127.2  chokepoint-world
+import { execFile } from "node:child_process";
+import { isIP } from "node:net";
+
+export const CENSOR_NS = "chokepoint-censor";
+export const WORLD_NS = "chokepoint-world";
+export const NS_PREFIX = "chokepoint-";
+/** The censor's TPROXY listener and the world origin's, inside their namespaces. */
+export const TPROXY_PORT = 15001;
+export const ORIGIN_PORT = 15002;
+/** The addresses the world serves besides its pins (world/lab: 198.19.0.0/16, 2001:db8:19::/48). */
+export const WORLD_PREFIXES = ["198.19.0.0/16", "2001:db8:19::/48"];
+const MAX_NETWORKS = 100;
+
+export interface Link {
+  network: string;
+  ns: string;
+  /** Interface names: client side, censor side. */
+  client: string;
+  censor: string;
+  censorV4: string;
+  clientV4: string;
+  censorV6: string;
+  clientV6: string;
+}
+
+export interface Plan {
+  links: Link[];
+  world: { censorV4: string; worldV4: string; censorV6: string; worldV6: string };
+  /** Addresses pinned by the world data (routed to the world namespace besides WORLD_PREFIXES). */
+  pins: string[];
+}
+
+/** Namespace names are the network ids; interfaces are short (15 characters at most). */
+export function plan(networks: string[], pins: string[]): Plan {
+  if (networks.length > MAX_NETWORKS) throw new Error(`transparent mode supports up to ${MAX_NETWORKS} networks (got ${networks.length})`);
+  const links = networks.map((network, i): Link => ({
+    network,
+    ns: `${NS_PREFIX}${network}`.slice(0, 64),
+    client: `cpc${i}`,
+    censor: `cpr${i}`,
+    censorV4: `198.18.${128 + i}.1`,
+    clientV4: `198.18.${128 + i}.2`,
+    censorV6: canonical6(`2001:db8:c0:${i.toString(16)}::1`),
+    clientV6: canonical6(`2001:db8:c0:${i.toString(16)}::2`),
+  }));
+  for (const p of pins) {
+    const m = /^198\.18\.(\d+)\./.exec(p);
+    if (m && Number(m[1]) >= 127) throw new Error(`world pin ${p} falls in the range transparent mode uses for its links (198.18.127.0-198.18.255.255)`);
+  }
+  return {
+    links,
+    world: { censorV4: "198.18.127.1", worldV4: "198.18.127.2", censorV6: "2001:db8:ff::1", worldV6: "2001:db8:ff::2" },
+    pins: [...new Set(pins)].sort(),
+  };
+}
+
+/** Runs a command; rejects with its stderr. */
+export function sh(cmd: string, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(cmd, args, { timeout: 30_000 }, (err, out, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(" ")}: ${String(stderr).trim() || err.message}`));
+      else resolve(String(out));
+    });
+    child.stdin?.on("error", () => undefined); // a command that exits without reading
+    child.stdin?.end(input ?? "");
+  });
+}
+
+const inNs = (ns: string, cmd: string, ...args: string[]): Promise<string> => sh("ip", ["netns", "exec", ns, cmd, ...args]);
+const ipn = (ns: string, ...args: string[]): Promise<string> => sh("ip", ["-n", ns, ...args]);
+
+/** Why transparent mode cannot run here, or undefined. */
+export async function preflight(): Promise<string | undefined> {
+  if (process.platform !== "linux") return "transparent mode needs Linux (network namespaces, nftables, TPROXY)";
+  if (process.getuid?.() !== 0) return "transparent mode needs root (network namespaces, nftables, IP_TRANSPARENT): run it with sudo";
+  for (const [tool, pkg] of [["ip", "iproute2"], ["nft", "nftables"]] as const) {
+    try { await sh(tool, ["-V"]); } catch { return `transparent mode needs \`${tool}\` (Debian: apt-get install ${pkg})`; }
+  }
+  return undefined;
+}
+
+/** The lab's namespaces that exist now. */
+export async function existingNamespaces(): Promise<string[]> {
+  const out = await sh("ip", ["netns", "list"]);
+  return out.split("\n").map((l) => l.split(" ")[0]!).filter((n) => n.startsWith(NS_PREFIX));
+}
+
+/** The censor's ruleset: TCP to the interceptor by TPROXY, DNS (udp and tcp 53, any address) to the network's resolver. */
+export function censorRuleset(p: Plan): string {
+  const dnat = p.links.flatMap((l) => [
+    `    iifname "${l.censor}" meta nfproto ipv4 meta l4proto { udp, tcp } th dport 53 dnat ip to ${l.censorV4}:53`,
+    `    iifname "${l.censor}" meta nfproto ipv6 meta l4proto { udp, tcp } th dport 53 dnat ip6 to [${l.censorV6}]:53`,
+  ]);
+  return `table inet chokepoint {
+  chain mangle_pre {
+    type filter hook prerouting priority mangle; policy accept;
+    iifname "cpr*" meta l4proto tcp tcp dport != 53 meta mark set 0x1 tproxy to :${TPROXY_PORT} accept
+  }
+  chain nat_pre {
+    type nat hook prerouting priority dstnat; policy accept;
+${dnat.join("\n")}
+  }
+  chain forward {
+    # Nothing is forwarded: what the lab does not intercept fails closed.
+    type filter hook forward priority filter; policy drop;
+  }
+}
+`;
+}
+
+/** The world's ruleset: every TCP connection to a served address goes to the one origin listener. */
+export function worldRuleset(): string {
+  return `table inet chokepoint {
+  chain mangle_pre {
+    type filter hook prerouting priority mangle; policy accept;
+    iifname "cpw0" meta l4proto tcp meta mark set 0x1 tproxy to :${ORIGIN_PORT} accept
+  }
+}
+`;
+}
+
+async function tproxyRouting(ns: string): Promise<void> {
+  await ipn(ns, "rule", "add", "fwmark", "0x1/0x1", "lookup", "100", "pref", "100");
+  await ipn(ns, "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100");
+  await ipn(ns, "-6", "rule", "add", "fwmark", "0x1/0x1", "lookup", "100", "pref", "100");
+  await ipn(ns, "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100");
+}
+
+async function loadRuleset(ns: string, text: string): Promise<void> {
+  try {
+    await sh("ip", ["netns", "exec", ns, "nft", "-f", "-"], text);
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/tproxy|No such file or directory|Operation not supported/i.test(msg)) {
+      throw new Error(`nftables refused the TPROXY ruleset (is the kernel's nft_tproxy module available? modprobe nft_tproxy): ${msg}`);
+    }
+    throw err;
+  }
+}
+
+/** Creates the namespaces, links, routes and rulesets. On failure, removes what it made. */
+export async function up(p: Plan): Promise<void> {
+  const stale = await existingNamespaces();
+  if (stale.length) throw new Error(`namespaces of another lab exist (${stale.join(", ")}): stop that lab, or remove them with \`chokepoint down\``);
+  try {
+    for (const ns of [CENSOR_NS, WORLD_NS, ...p.links.map((l) => l.ns)]) {
+      await sh("ip", ["netns", "add", ns]);
+      await ipn(ns, "link", "set", "lo", "up");
+    }
+    // World link and the world's addresses.
+    const w = p.world;
+    await sh("ip", ["link", "add", "cpw1", "netns", CENSOR_NS, "type", "veth", "peer", "name", "cpw0", "netns", WORLD_NS]);
+    await ipn(CENSOR_NS, "addr", "add", `${w.censorV4}/24`, "dev", "cpw1");
+    await ipn(CENSOR_NS, "addr", "add", `${w.censorV6}/64`, "dev", "cpw1", "nodad");
+    await ipn(WORLD_NS, "addr", "add", `${w.worldV4}/24`, "dev", "cpw0");
+    await ipn(WORLD_NS, "addr", "add", `${w.worldV6}/64`, "dev", "cpw0", "nodad");
+    await ipn(CENSOR_NS, "link", "set", "cpw1", "up");
+    await ipn(WORLD_NS, "link", "set", "cpw0", "up");
+    for (const prefix of [...WORLD_PREFIXES, ...p.pins]) {
+      const v6 = prefix.includes(":");
+      const bare = prefix.includes("/") ? prefix : `${prefix}/${v6 ? 128 : 32}`;
+      await ipn(WORLD_NS, ...(v6 ? ["-6"] : []), "route", "add", "local", bare, "dev", "lo");
+      await ipn(CENSOR_NS, ...(v6 ? ["-6"] : []), "route", "add", bare, "via", v6 ? w.worldV6 : w.worldV4);
+    }
+    // Replies from the world to clients (only kernel forwarding, as in the bench's baseline, needs them).
+    await ipn(WORLD_NS, "route", "add", "198.18.128.0/17", "via", w.censorV4);
+    await ipn(WORLD_NS, "-6", "route", "add", "2001:db8:c0::/48", "via", w.censorV6);
+    // Client links.
+    for (const l of p.links) {
+      await sh("ip", ["link", "add", l.censor, "netns", CENSOR_NS, "type", "veth", "peer", "name", l.client, "netns", l.ns]);
+      await ipn(CENSOR_NS, "addr", "add", `${l.censorV4}/24`, "dev", l.censor);
+      await ipn(CENSOR_NS, "addr", "add", `${l.censorV6}/64`, "dev", l.censor, "nodad");
+      await ipn(l.ns, "addr", "add", `${l.clientV4}/24`, "dev", l.client);
+      await ipn(l.ns, "addr", "add", `${l.clientV6}/64`, "dev", l.client, "nodad");
+      await ipn(CENSOR_NS, "link", "set", l.censor, "up");
+      await ipn(l.ns, "link", "set", l.client, "up");
+      await ipn(l.ns, "route", "add", "default", "via", l.censorV4);
+      await ipn(l.ns, "-6", "route", "add", "default", "via", l.censorV6);
+    }
+    await tproxyRouting(CENSOR_NS);
+    await tproxyRouting(WORLD_NS);
+    await loadRuleset(CENSOR_NS, censorRuleset(p));
+    await loadRuleset(WORLD_NS, worldRuleset());
+  } catch (err) {
+    await down();
+    throw err;
+  }
+}
+
+/**
+ * Removes every chokepoint-* namespace (their veths, routes and nft tables go with them) and
+ * the processes still running in them. Touches nothing else. Returns what it removed.
+ */
+export async function down(): Promise<string[]> {
+  const names = await existingNamespaces();
+  for (const ns of names) {
+    const pids = (await sh("ip", ["netns", "pids", ns]).catch(() => "")).split("\n").map(Number).filter((n) => n > 0 && n !== process.pid);
+    for (const pid of pids) { try { process.kill(pid, "SIGKILL"); } catch { /* gone */ } }
+  }
+  for (const ns of names) await sh("ip", ["netns", "delete", ns]).catch(() => undefined);
+  return names;
+}
+
+/** Runs a command in a namespace (for tests and the CLI's messages). */
+export function execIn(ns: string, cmd: string, ...args: string[]): Promise<string> {
+  return inNs(ns, cmd, ...args);
+}
+
+/** The compressed form the kernel (and Node's socket.remoteAddress) uses: 2001:db8:c0::2. */
+function canonical6(a: string): string {
+  if (isIP(a) !== 6) throw new Error(`not an IPv6 address: ${a}`);
+  return new URL(`http://[${a}]/`).hostname.slice(1, -1);
+}
