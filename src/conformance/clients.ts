@@ -7,7 +7,22 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sitePage } from "../world/pages.js";
-import type { MeasureOptions, Observed } from "./measure.js";
+import type { World } from "../world/world.js";
+import type { Observed } from "./measure.js";
+
+/**
+ * How the clients reach the network under test: through the lab's explicit entries (SOCKS5
+ * and HTTP proxy, username = network), or from inside the network's client namespace
+ * (transparent mode: no proxy setting; any resolver address is answered by the censor).
+ */
+export type ClientPath =
+  | { kind: "explicit"; network: string; dns: { host: string; port: number }; socks: { host: string; port: number }; httpProxy?: { host: string; port: number } }
+  | { kind: "transparent"; network: string; namespace: string };
+
+export interface ClientTarget { world: World; caFile: string; path: ClientPath }
+
+/** Any address will do in transparent mode: nft sends port 53 to the network's resolver. */
+const ANY_RESOLVER = { host: "198.18.77.77", port: 53 };
 
 export interface ClientCheck {
   /** The tools that ran, e.g. "dig+curl". */
@@ -18,7 +33,8 @@ export interface ClientCheck {
 
 interface Run { code: number | string; out: string; err: string }
 
-function run(cmd: string, args: string[], ms: number, input?: string): Promise<Run> {
+function run(cmd: string, args: string[], ms: number, input?: string, namespace?: string): Promise<Run> {
+  if (namespace) { args = ["netns", "exec", namespace, cmd, ...args]; cmd = "ip"; }
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { timeout: ms, maxBuffer: 4 << 20 }, (e, out, err) => {
       const code = e ? ((e as NodeJS.ErrnoException).code ?? (e as { signal?: string }).signal ?? 1) : 0;
@@ -37,8 +53,8 @@ export async function hasTool(cmd: string): Promise<boolean> {
 }
 
 /** dig, once, at the network's resolver: the answer's addresses, or why there are none. */
-async function dig(server: { host: string; port: number }, name: string): Promise<{ addresses: string[] } | { fail: string }> {
-  const r = await run("dig", [`@${server.host}`, "-p", String(server.port), "+tries=1", "+time=2", "+noall", "+comments", "+answer", name, "A"], 6000);
+async function dig(server: { host: string; port: number }, name: string, namespace?: string): Promise<{ addresses: string[] } | { fail: string }> {
+  const r = await run("dig", [`@${server.host}`, "-p", String(server.port), "+tries=1", "+time=2", "+noall", "+comments", "+answer", name, "A"], 6000, undefined, namespace);
   if (r.code === 9) return { fail: "dig: no answer (timed out)" };
   if (r.code !== 0) return { fail: `dig exited ${r.code}` };
   const status = /status: ([A-Z]+)/.exec(r.out)?.[1] ?? "?";
@@ -47,12 +63,15 @@ async function dig(server: { host: string; port: number }, name: string): Promis
   return addresses.length ? { addresses } : { fail: "dig: no addresses" };
 }
 
-/** The issuer's CN of what the network's HTTP proxy hands out for `host`, per openssl. */
-async function opensslIssuer(o: MeasureOptions, host: string, ip: string, port: number): Promise<string | undefined> {
-  const proxy = o.lab.endpoints.httpProxy;
-  if (!proxy || !(await hasTool("openssl"))) return undefined;
-  const r = await run("openssl", ["s_client", "-proxy", `${proxy.host}:${proxy.port}`, "-proxy_user", o.network, "-proxy_pass", "pass:x",
-    "-connect", `${ip}:${port}`, "-servername", host], 6000);
+/** The issuer's CN of what the network hands out for `host`, per openssl (through the HTTP proxy, or from the namespace). */
+async function opensslIssuer(path: ClientPath, host: string, ip: string, port: number): Promise<string | undefined> {
+  if (!(await hasTool("openssl"))) return undefined;
+  const via = path.kind === "explicit"
+    ? (path.httpProxy ? ["-proxy", `${path.httpProxy.host}:${path.httpProxy.port}`, "-proxy_user", path.network, "-proxy_pass", "pass:x"] : undefined)
+    : [];
+  if (!via) return undefined;
+  const r = await run("openssl", ["s_client", ...via, "-connect", `${ip.includes(":") ? `[${ip}]` : ip}:${port}`, "-servername", host], 6000, undefined,
+    path.kind === "transparent" ? path.namespace : undefined);
   return /^issuer=.*?CN ?= ?([^,\n]+)/m.exec(r.out)?.[1]?.trim();
 }
 
@@ -67,7 +86,8 @@ function curlObserved(r: Run, body: Buffer | undefined, host: string, path: stri
     return { observed: "false", detail: "curl: 200, the page" };
   }
   const detail = `curl: (${msg?.[1] ?? r.code}) ${msg?.[2] ?? ""}`.trim();
-  if (!/SOCKS5 request granted/.test(trace)) return { observed: "tcp_ip", detail };
+  // Through SOCKS the TCP step is the proxy's grant; directly, curl's "Connected to".
+  if (!/SOCKS5 request granted|Connected to (?!127\.0\.0\.1)/.test(trace)) return { observed: "tcp_ip", detail };
   if (r.code === 60) return { observed: "mitm", detail };
   const tls = /Client hello/.test(trace);
   const answered = /Server hello/.test(trace);
@@ -80,32 +100,33 @@ function curlObserved(r: Run, body: Buffer | undefined, host: string, path: stri
  * Cross-checks an http(s) target with dig and curl (undefined for other targets, or when
  * the tools are missing). `throughput` asks curl for a download rate as well.
  */
-export async function crossCheck(o: MeasureOptions, target: string, dnsServer: { host: string; port: number }, throughput: boolean): Promise<ClientCheck | undefined> {
+export async function crossCheck(t: ClientTarget, target: string, throughput: boolean): Promise<ClientCheck | undefined> {
   if (!/^https?:\/\//.test(target) || !(await hasTool("dig")) || !(await hasTool("curl"))) return undefined;
+  const { path } = t;
+  const ns = path.kind === "transparent" ? path.namespace : undefined;
   const url = new URL(target);
   const host = url.hostname;
   const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
-  const control = o.lab.world.answer(host, "A").answers.map((a) => a.address);
-  const d = await dig(dnsServer, host);
+  const control = t.world.answer(host, "A").answers.map((a) => a.address);
+  const d = await dig(path.kind === "explicit" ? path.dns : ANY_RESOLVER, host, ns);
   if ("fail" in d) return { tool: "dig", observed: "dns", detail: d.fail };
   if (control.length && !d.addresses.some((a) => control.includes(a))) return { tool: "dig", observed: "dns", detail: `dig: ${d.addresses.join(", ")}` };
   const ip = d.addresses.find((a) => control.includes(a)) ?? d.addresses[0]!;
-  const socks = o.lab.endpoints.socks!;
   const dir = mkdtempSync(join(tmpdir(), "chokepoint-curl-"));
   try {
     const out = join(dir, "body");
-    const common = ["-sS", "--max-time", "4", "--cacert", o.lab.pki.authority("lab").certFile, "--resolve", `${host}:${port}:${ip}`,
-      "-x", `socks5://${encodeURIComponent(o.network)}:x@${socks.host}:${socks.port}`];
-    const r = await run("curl", ["-v", "-o", out, "-w", "%{http_code}", ...common, url.href], 8000);
+    const via = path.kind === "explicit" ? ["-x", `socks5://${encodeURIComponent(path.network)}:x@${path.socks.host}:${path.socks.port}`] : [];
+    const common = ["-sS", "--max-time", "4", "--cacert", t.caFile, "--resolve", `${host}:${port}:${ip}`, ...via];
+    const r = await run("curl", ["-v", "-o", out, "-w", "%{http_code}", ...common, url.href], 8000, undefined, ns);
     let body: Buffer | undefined;
     try { body = readFileSync(out); } catch { body = undefined; }
     const seen = curlObserved(r, body, host, url.pathname);
     if (seen.observed === "mitm") {
-      const issuer = await opensslIssuer(o, host, ip, port);
+      const issuer = await opensslIssuer(path, host, ip, port);
       if (issuer) return { tool: "dig+curl+openssl", observed: "mitm", detail: `${seen.detail}; openssl: issued by "${issuer}"` };
     }
     if (seen.observed === "false" && throughput) {
-      const rate = await run("curl", ["-o", "/dev/null", "-w", "%{speed_download}", ...common.map((a) => (a === "4" ? "1.5" : a)), new URL("/bytes/4194304", url).href], 5000);
+      const rate = await run("curl", ["-o", "/dev/null", "-w", "%{speed_download}", ...common.map((a) => (a === "4" ? "1.5" : a)), new URL("/bytes/4194304", url).href], 5000, undefined, ns);
       // Through a slow link curl may decrypt nothing in time (a TLS record is up to 16 KB): 0 counts.
       const bps = Number(rate.out.trim());
       if ((rate.code === 0 || rate.code === 28) && bps < 256 * 1024) return { tool: "dig+curl", observed: "throttled", detail: `curl: ${Math.round(bps / 1024)} KiB/s` };

@@ -8,7 +8,8 @@ import { scanProfiles } from "../profile/catalog.js";
 import { SERVICES, type Service } from "../relay/protocol.js";
 import { connectThroughSocks } from "../util/socks-client.js";
 import { firstAnswer, obfsBytes, torHello } from "./flows.js";
-import { crossCheck, type ClientCheck } from "./clients.js";
+import { crossCheck, type ClientCheck, type ClientTarget } from "./clients.js";
+import { startSession } from "../transparent/session.js";
 import { dnsEndpoint, measureService, measureUrl, type Measurement, type MeasureOptions } from "./measure.js";
 
 export interface Row {
@@ -22,6 +23,8 @@ export interface Row {
   detail: string;
   /** The same target through real clients (dig, curl, openssl), where they apply and are installed. */
   client?: ClientCheck & { pass: boolean };
+  /** The same real clients from the network's namespace in transparent mode (--transparent). */
+  transparent?: ClientCheck & { pass: boolean };
   /** Both the own probe and the real clients (when they ran) saw what was expected. */
   pass: boolean;
 }
@@ -73,6 +76,8 @@ export interface RunOptions {
   onProfile?: (id: string, variant: string | undefined) => void;
   /** Cross-check http(s) targets with dig, curl and openssl (default true). */
   clients?: boolean;
+  /** Also run the real clients in transparent mode, from each network's namespace (Linux, root). */
+  transparent?: boolean;
 }
 
 export async function runConformance(opts: RunOptions = {}): Promise<Row[]> {
@@ -92,22 +97,27 @@ export async function runConformance(opts: RunOptions = {}): Promise<Row[]> {
       const profile = variant ? loadProfile(summary.file, { variant }).profile! : base.profile;
       const lab = await startLab({ profiles: [summary.file], ...(variant ? { variant } : {}), at: instantOf(profile, mine[0]!), ports: "auto" });
       try {
+        const caFile = lab.pki.authority("lab").certFile;
+        const pending: { row: Row; e: Expectation }[] = [];
         for (const e of mine) for (const network of e.networks ?? [lab.network]) {
           const at = instantOf(profile, e);
           lab.clock.seek(at);
           lab.interceptor.residual.clear();
-          const o = { lab, network, labCaName: labCaName(lab) };
-          const m = await measure(o, e.target);
-          const check = opts.clients === false ? undefined
-            : await crossCheck(o, e.target, dnsEndpoint(lab, network), e.observe === "throttled" || m.observed === "throttled");
+          const m = await measure({ lab, network, labCaName: labCaName(lab) }, e.target);
+          const explicit: ClientTarget = { world: lab.world, caFile, path: { kind: "explicit", network, dns: dnsEndpoint(lab, network), socks: lab.endpoints.socks!, ...(lab.endpoints.httpProxy ? { httpProxy: lab.endpoints.httpProxy } : {}) } };
+          const check = opts.clients === false ? undefined : await crossCheck(explicit, e.target, e.observe === "throttled" || m.observed === "throttled");
           const client = check ? { ...check, pass: clientConforms(e.observe, check) } : undefined;
           const row: Row = {
             profile: id, ...(variant ? { variant } : {}), target: e.target, network, at: new Date(at).toISOString(),
             expected: e.observe, observed: m.observed, detail: m.detail, ...(client ? { client } : {}),
             pass: conforms(e.observe, m) && (client?.pass ?? true),
           };
-          rows.push(row);
-          opts.onRow?.(row);
+          if (opts.transparent) pending.push({ row, e });
+          else { rows.push(row); opts.onRow?.(row); }
+        }
+        if (opts.transparent) {
+          await transparentPass(pending, { file: summary.file, variant, world: lab.world, caFile });
+          for (const { row } of pending) { rows.push(row); opts.onRow?.(row); }
         }
       } finally {
         await lab.stop();
@@ -119,4 +129,25 @@ export async function runConformance(opts: RunOptions = {}): Promise<Row[]> {
 
 function labCaName(lab: Lab): string {
   return lab.pki.authority("lab").spec.subject.CN;
+}
+
+/**
+ * The rows again, with the real clients in the client namespaces of one transparent lab,
+ * seeked to each row's instant (its stdin control channel), as the explicit run does.
+ */
+async function transparentPass(pending: { row: Row; e: Expectation }[], o: { file: string; variant: string | undefined; world: ClientTarget["world"]; caFile: string }): Promise<void> {
+  if (!pending.length) return;
+  const session = await startSession({ profiles: [o.file], at: pending[0]!.row.at, ...(o.variant ? { variant: o.variant } : {}) });
+  try {
+    for (const { row, e } of pending) {
+      await session.seek(row.at);
+      const path = { kind: "transparent" as const, network: row.network, namespace: session.namespaceOf(row.network) };
+      const check = await crossCheck({ world: o.world, caFile: o.caFile, path }, e.target, e.observe === "throttled" || row.observed === "throttled");
+      if (!check) continue;
+      row.transparent = { ...check, pass: clientConforms(e.observe, check) };
+      row.pass &&= row.transparent.pass;
+    }
+  } finally {
+    await session.stop();
+  }
 }

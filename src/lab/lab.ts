@@ -143,7 +143,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const relay = new Relay(ctx, { networks, defaultNetwork: network });
   const relayListener = new RelayListener(relay, host);
   const smsGateway = new SmsGateway(relay, host);
+  let kernelRules: import("../transparent/kernel-rules.js").KernelRules | undefined;
   const stopAll = async (): Promise<void> => {
+    kernelRules?.stop();
     await workers?.stop();
     relay.stop();
     await relayListener.close();
@@ -187,6 +189,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       const port = await listenTcp(tp, "::", TPROXY_PORT, "transparent listener");
       (await import("../transparent/sockopt.js")).setTransparent(tp);
       endpoints.transparent = { host: "::", port };
+      kernelRules = new (await import("../transparent/kernel-rules.js")).KernelRules(policy, clock, links);
+      await kernelRules.start();
     }
     // The messaging relay (its own port, and the world's chat endpoints through the interceptor).
     endpoints.relay = { host, port: await relayListener.listen(portFor("relay", ports)) };

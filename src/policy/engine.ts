@@ -211,6 +211,14 @@ export class Policy {
     return until;
   }
 
+  /**
+   * The rules in force for `network` at `t`, in precedence order, leaving out those with a
+   * `probability` (they are decided per flow). For rules a kernel can apply (transparent mode).
+   */
+  rulesInForce(t: number, network: string): Rule[] {
+    return this.compiled.filter((c) => c.rule.probability === undefined && this.active(c, {}, t, network)).map((c) => c.rule);
+  }
+
   /** Whether any rule matches URL paths of `host` (the interceptor then judges each request). */
   hasUrlRules(host: string): boolean {
     return this.url.size > 0 && this.url.has(canonicalName(stripPort(host)));

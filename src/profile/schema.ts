@@ -209,4 +209,4 @@ export type ExpectDoc = z.infer<typeof ExpectSchema>;
 export type ListFileDoc = z.infer<typeof ListFile>;
 
 /** Named fingerprints the interceptor's classifier reports; "ja3:<md5>" and "ja4:<id>" are also accepted. */
-export const FINGERPRINT_NAMES = ["tor-2012", "openvpn", "ssh", "fully-encrypted", "http", "tls"] as const;
+export const FINGERPRINT_NAMES = ["tor-2012", "tor-sni", "openvpn", "ssh", "fully-encrypted", "http", "tls"] as const;

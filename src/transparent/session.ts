@@ -32,6 +32,8 @@ export interface Session {
   ready: { endpoints: Record<string, unknown> };
   /** The namespace of a network's clients. */
   namespaceOf(network: string): string;
+  /** Moves the lab's clock (and clears its residual table). */
+  seek(at: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -85,7 +87,7 @@ export async function startSession(o: SessionOptions): Promise<Session> {
   };
   try {
     child = spawn("ip", ["netns", "exec", CENSOR_NS, process.execPath, BIN, "up", "--json", "--transparent-plan", planFile, ...upArgs(o)], {
-      stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" },
+      stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" },
     });
     const ready = await new Promise<{ endpoints: Record<string, unknown> }>((resolve, reject) => {
       let out = "", err = "";
@@ -97,8 +99,19 @@ export async function startSession(o: SessionOptions): Promise<Session> {
       child!.stderr!.on("data", (d: Buffer) => (err += d.toString()));
       child!.once("exit", (code) => reject(new Error(`the lab in ${CENSOR_NS} exited (${code}) before it was ready: ${err.trim()}`)));
     });
-    child.stdout!.resume();
     child.stderr!.pipe(process.stderr);
+    // After the ready line, stdout carries the answers of the stdin control channel.
+    const answers: ((line: string) => void)[] = [];
+    let rest = "";
+    child.stdout!.removeAllListeners("data");
+    child.stdout!.on("data", (d: Buffer) => {
+      rest += d.toString();
+      for (let nl = rest.indexOf("\n"); nl >= 0; nl = rest.indexOf("\n")) {
+        const line = rest.slice(0, nl);
+        rest = rest.slice(nl + 1);
+        answers.shift()?.(line);
+      }
+    });
     const byNetwork = new Map(p.links.map((l) => [l.network, l.ns]));
     return {
       plan: p,
@@ -108,6 +121,15 @@ export async function startSession(o: SessionOptions): Promise<Session> {
         const ns = byNetwork.get(network);
         if (!ns) throw new Error(`no network "${network}" in this lab (networks: ${networks.join(", ")})`);
         return ns;
+      },
+      seek(to: string): Promise<void> {
+        return new Promise((resolve, reject) => {
+          answers.push((line) => {
+            const r = JSON.parse(line) as { ok: boolean; error?: string };
+            if (r.ok) resolve(); else reject(new Error(`seek: ${r.error}`));
+          });
+          child!.stdin!.write(`${JSON.stringify({ seek: to })}\n`);
+        });
       },
       stop: cleanup,
     };

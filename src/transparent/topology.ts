@@ -14,6 +14,11 @@ export const NS_PREFIX = "chokepoint-";
 /** The censor's TPROXY listener and the world origin's, inside their namespaces. */
 export const TPROXY_PORT = 15001;
 export const ORIGIN_PORT = 15002;
+/**
+ * Addresses in the world namespace for real servers a test or a user starts there (a Tor
+ * bridge, say): routed like the world's, but not sent to the origin.
+ */
+export const SERVICE_PREFIX = "198.18.126.0/24";
 /** The addresses the world serves besides its pins (world/lab: 198.19.0.0/16, 2001:db8:19::/48). */
 export const WORLD_PREFIXES = ["198.19.0.0/16", "2001:db8:19::/48"];
 const MAX_NETWORKS = 100;
@@ -52,7 +57,7 @@ export function plan(networks: string[], pins: string[]): Plan {
   }));
   for (const p of pins) {
     const m = /^198\.18\.(\d+)\./.exec(p);
-    if (m && Number(m[1]) >= 127) throw new Error(`world pin ${p} falls in the range transparent mode uses for its links (198.18.127.0-198.18.255.255)`);
+    if (m && Number(m[1]) >= 126) throw new Error(`world pin ${p} falls in the range transparent mode uses for services and links (198.18.126.0-198.18.255.255)`);
   }
   return {
     links,
@@ -98,7 +103,15 @@ export function censorRuleset(p: Plan): string {
     `    iifname "${l.censor}" meta nfproto ipv4 meta l4proto { udp, tcp } th dport 53 dnat ip to ${l.censorV4}:53`,
     `    iifname "${l.censor}" meta nfproto ipv6 meta l4proto { udp, tcp } th dport 53 dnat ip6 to [${l.censorV6}]:53`,
   ]);
+  const jumps = p.links.map((l, i) => `    iifname "${l.censor}" jump net_${i}`);
+  const chains = p.links.map((_, i) => `  chain net_${i} {\n  }`);
   return `table inet chokepoint {
+  # Address, port and transport rules in force for each network (kernel-rules.ts fills them).
+  chain kernel_pre {
+    type filter hook prerouting priority -200; policy accept;
+${jumps.join("\n")}
+  }
+${chains.join("\n")}
   chain mangle_pre {
     type filter hook prerouting priority mangle; policy accept;
     iifname "cpr*" meta l4proto tcp tcp dport != 53 meta mark set 0x1 tproxy to :${TPROXY_PORT} accept
@@ -120,7 +133,8 @@ export function worldRuleset(): string {
   return `table inet chokepoint {
   chain mangle_pre {
     type filter hook prerouting priority mangle; policy accept;
-    iifname "cpw0" meta l4proto tcp meta mark set 0x1 tproxy to :${ORIGIN_PORT} accept
+    iifname "cpw0" ip daddr != ${SERVICE_PREFIX} meta l4proto tcp meta mark set 0x1 tproxy ip to :${ORIGIN_PORT} accept
+    iifname "cpw0" meta nfproto ipv6 meta l4proto tcp meta mark set 0x1 tproxy ip6 to :${ORIGIN_PORT} accept
   }
 }
 `;
@@ -163,7 +177,7 @@ export async function up(p: Plan): Promise<void> {
     await ipn(WORLD_NS, "addr", "add", `${w.worldV6}/64`, "dev", "cpw0", "nodad");
     await ipn(CENSOR_NS, "link", "set", "cpw1", "up");
     await ipn(WORLD_NS, "link", "set", "cpw0", "up");
-    for (const prefix of [...WORLD_PREFIXES, ...p.pins]) {
+    for (const prefix of [...WORLD_PREFIXES, SERVICE_PREFIX, ...p.pins]) {
       const v6 = prefix.includes(":");
       const bare = prefix.includes("/") ? prefix : `${prefix}/${v6 ? 128 : 32}`;
       await ipn(WORLD_NS, ...(v6 ? ["-6"] : []), "route", "add", "local", bare, "dev", "lo");

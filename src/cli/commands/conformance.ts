@@ -3,13 +3,17 @@ import { runConformance, type Row } from "../../conformance/run.js";
 import { fail } from "../errors.js";
 import { c } from "../style.js";
 
-const COLUMNS: [keyof Row, string][] = [["profile", "profile"], ["target", "target"], ["network", "network"], ["expected", "expected"], ["observed", "observed"], ["client", "real clients"], ["pass", "pass"], ["detail", "detail"]];
+const COLUMNS: [keyof Row, string][] = [["profile", "profile"], ["target", "target"], ["network", "network"], ["expected", "expected"], ["observed", "observed"], ["client", "real clients"], ["transparent", "transparent"], ["pass", "pass"], ["detail", "detail"]];
 
 function cell(r: Row, k: keyof Row): string {
   if (k === "pass") return r.pass ? "PASS" : "FAIL";
   if (k === "profile") return r.variant ? `${r.profile} (${r.variant})` : r.profile;
   if (k === "client") return r.client ? `${r.client.observed}${r.client.pass ? "" : " (differs)"}` : "-";
-  if (k === "detail") return r.client && !r.client.pass ? `${r.detail}; ${r.client.detail}` : r.detail;
+  if (k === "transparent") return r.transparent ? `${r.transparent.observed}${r.transparent.pass ? "" : " (differs)"}` : "-";
+  if (k === "detail") {
+    const extra = [r.client && !r.client.pass ? r.client.detail : "", r.transparent && !r.transparent.pass ? `transparent: ${r.transparent.detail}` : ""].filter(Boolean);
+    return [r.detail, ...extra].join("; ");
+  }
   return String(r[k] ?? "");
 }
 
@@ -19,21 +23,24 @@ export function conformanceCommand(program: Command): void {
     .option("--profile <id...>", "only these profiles")
     .option("--json", "one JSON object a row")
     .option("--no-clients", "skip the cross-check with dig, curl and openssl")
-    .action(async (o: { profile?: string[]; json?: boolean; clients: boolean }) => {
+    .option("--transparent", "Linux, root: run the real clients again from each network's namespace in transparent mode (a column of its own)")
+    .action(async (o: { profile?: string[]; json?: boolean; clients: boolean; transparent?: boolean }) => {
       try {
         const rows: Row[] = [];
         await runConformance({
           ...(o.profile ? { profiles: o.profile } : {}),
           clients: o.clients,
+          ...(o.transparent ? { transparent: true } : {}),
           onProfile: (id, variant) => { if (!o.json) process.stderr.write(c.dim(`measuring ${id}${variant ? ` (variant ${variant})` : ""}...\n`)); },
           onRow: (r) => { rows.push(r); if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`); },
         });
         if (!o.json) {
-          const widths = COLUMNS.map(([k, h]) => Math.max(h.length, ...rows.map((r) => cell(r, k).length)));
+          const columns = COLUMNS.filter(([k]) => k !== "transparent" || o.transparent);
+          const widths = columns.map(([k, h]) => Math.max(h.length, ...rows.map((r) => cell(r, k).length)));
           const line = (cells: string[]): string => cells.map((x, i) => x.padEnd(widths[i]!)).join("  ").trimEnd();
-          process.stdout.write(`${line(COLUMNS.map(([, h]) => h))}\n`);
+          process.stdout.write(`${line(columns.map(([, h]) => h))}\n`);
           for (const r of rows) {
-            const text = line(COLUMNS.map(([k]) => cell(r, k)));
+            const text = line(columns.map(([k]) => cell(r, k)));
             process.stdout.write(`${r.pass ? text : c.red(text)}\n`);
           }
           const failed = rows.filter((r) => !r.pass).length;

@@ -2,9 +2,9 @@ import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import type { Plan } from "../../transparent/topology.js";
 import { startSession } from "../../transparent/session.js";
-import { startLab } from "../../lab/lab.js";
+import { startLab, type Lab } from "../../lab/lab.js";
 import type { LabOptions } from "../../lab/options.js";
-import { formatInstant } from "../../util/time.js";
+import { formatInstant, parseInstant } from "../../util/time.js";
 import { describeAction } from "../../profile/describe.js";
 import { startFeed } from "../feed.js";
 import { terminalProgress } from "../progress.js";
@@ -95,6 +95,7 @@ export function upCommand(program: Command): void {
         const lab = await startLab(opts);
         if (o.json) {
           process.stdout.write(`${JSON.stringify({ ready: true, endpoints: lab.endpoints })}\n`);
+          if (o.transparentPlan) controlOverStdin(lab);
           return;
         }
         const tz = lab.profiles[0]?.timezone ?? "UTC";
@@ -121,6 +122,35 @@ export function upCommand(program: Command): void {
         fail(err);
       }
     });
+}
+
+/**
+ * Inside the censor namespace, the session that started this lab steers its clock over
+ * stdin, one JSON line each way: {"seek": INSTANT} -> {"ok": true, "labTime": ISO}. (Seeking
+ * clears the residual table, as a fresh start would.)
+ */
+function controlOverStdin(lab: Lab): void {
+  let buf = "";
+  process.stdin.setEncoding("utf8");
+  process.stdin.on("data", (d: string) => {
+    buf += d;
+    for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let reply: unknown;
+      try {
+        const m = JSON.parse(line) as { seek?: string };
+        const t = m.seek === undefined ? undefined : parseInstant(m.seek, "UTC");
+        if (t === undefined) throw new Error("expected {\"seek\": INSTANT}");
+        lab.clock.seek(t);
+        lab.interceptor.residual.clear();
+        reply = { ok: true, labTime: new Date(lab.clock.now()).toISOString() };
+      } catch (err) {
+        reply = { ok: false, error: (err as Error).message };
+      }
+      process.stdout.write(`${JSON.stringify(reply)}\n`);
+    }
+  });
 }
 
 /** `up --transparent`: the topology and the lab in it, until Ctrl-C or SIGTERM. */
