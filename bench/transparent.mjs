@@ -61,13 +61,15 @@ async function kernelForwarding(on) {
 const session = await startSession({ profiles: ["example-basics"] });
 try {
   const ns = session.namespaceOf(session.network);
-  const ip = (await sh("ip", ["netns", "exec", ns, "dig", "+short", "bench.example", "@198.18.77.77"])).trim().split("\n")[0];
+  // A fresh world address every round: conntrack entries of the other path's round (same
+  // client ports, TIME_WAIT) would otherwise stall the next one's SYNs.
+  const addressOf = async (name) => (await sh("ip", ["netns", "exec", ns, "dig", "+short", name, "@198.18.77.77"])).trim().split("\n")[0];
   const rounds = { lab: { conn: [], bulk: [] }, kernel: { conn: [], bulk: [] } };
   for (let i = 0; i < RUNS; i++) {
     for (const path of i % 2 ? ["kernel", "lab"] : ["lab", "kernel"]) {
       await kernelForwarding(path === "kernel");
-      const c = await load(ns, "conn", ip);
-      const b = await load(ns, "bulk", ip);
+      const c = await load(ns, "conn", await addressOf(`conn-${i}-${path}.bench.example`));
+      const b = await load(ns, "bulk", await addressOf(`bulk-${i}-${path}.bench.example`));
       rounds[path].conn.push(c.conns / c.secs);
       rounds[path].bulk.push(b.bytes / b.secs);
       if (c.errors) console.log(`  (${path}: ${c.errors} connection errors)`);

@@ -1,7 +1,7 @@
 // Classification of a flow's first bytes into an observation for the policy: HTTP request,
 // TLS ClientHello (with JA3/JA4), and named fingerprints:
 //   tor-2012         Tor's link-handshake ClientHello (see TOR_CIPHER_PREFIX below)
-//   tor-sni          the random server name Tor clients send: www.<8-20 base32>.com|.net
+//   tor-sni          the random server name Tor clients send: www.<4-25 base32>.com|.net
 //                    (present-day tor too; real names of that shape match as well)
 //   openvpn          OpenVPN over TCP: length-prefixed P_CONTROL_HARD_RESET_CLIENT
 //   ssh              an SSH identification string
@@ -29,8 +29,11 @@ export type Classified =
 export const TOR_CIPHER_PREFIX = [0xc00a, 0xc014, 0x0039, 0x0038, 0xc00f, 0xc005, 0x0035];
 export const TOR_MARKER_CIPHER = 0xfeff;
 
-/** Tor's crypto_random_hostname(8, 20, "www.", ".com"/".net"): base32 letters and digits 2-7. */
-export const TOR_SNI = /^www\.[a-z2-7]{8,20}\.(?:com|net)$/;
+/**
+ * Tor's random names: the client's SNI is crypto_random_hostname(4, 25, "www.", ".com"), its
+ * certificates' (8, 20, ..., ".net"); base32: letters and digits 2-7.
+ */
+export const TOR_SNI = /^www\.[a-z2-7]{4,25}\.(?:com|net)$/;
 
 export function isTor2012(h: ClientHello): boolean {
   if (!h.ciphers.includes(TOR_MARKER_CIPHER)) return false;

@@ -19,6 +19,7 @@ import { Interceptor } from "../interceptor/interceptor.js";
 import { Upstream } from "../interceptor/upstream.js";
 import { destroyConnections, httpProxyServer, socksServer, transparentServer, type EntryStats } from "../interceptor/entries.js";
 import { ORIGIN_PORT, TPROXY_PORT, WORLD_NS } from "../transparent/topology.js";
+import type { Service } from "../relay/protocol.js";
 import type { Server } from "node:net";
 import type { LabContext } from "./context.js";
 import { listenTcp, portFor } from "./listen.js";
@@ -194,6 +195,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     }
     // The messaging relay (its own port, and the world's chat endpoints through the interceptor).
     endpoints.relay = { host, port: await relayListener.listen(portFor("relay", ports)) };
+    if (opts.transparent) {
+      // Datagrams to the messaging services' UDP ports reach the relay by DNAT (topology.ts).
+      const byClient = new Map(links.flatMap((l) => [[l.clientV4, l.network], [l.clientV6, l.network]] as [string, string][]));
+      for (const c of opts.transparent.plan.chatUdp) await relayListener.listenChatUdp("::", c.relayPort, c.service as Service, (ip) => byClient.get(ip));
+    }
     upstream.relay = relayListener;
     endpoints.sms = { host, port: await smsGateway.listen(portFor("sms", ports)) };
     // Helper processes share the UDP sockets (the lab's own process answers too).

@@ -55,7 +55,8 @@ class UdpSession implements Session {
   readonly transport: SessionTransport = "udp";
   last = Date.now();
   private gone = false;
-  constructor(private readonly udp: UdpSocket, readonly client: string, private readonly address: string, private readonly port: number, private readonly onClose: () => void) {}
+  constructor(private readonly udp: UdpSocket, readonly client: string, private readonly address: string, private readonly port: number, private readonly onClose: () => void,
+    readonly pathNetwork?: string, readonly defaultVia?: Service) {}
   get backlogged(): boolean { return false; }
   get closed(): boolean { return this.gone; }
   write(f: RelayFrame): void { if (!this.gone) this.udp.send(JSON.stringify(f), this.port, this.address); }
@@ -65,6 +66,8 @@ class UdpSession implements Session {
 export class RelayListener {
   private tcp: Server | undefined;
   private udp: UdpSocket | undefined;
+  /** Transparent mode: UDP sockets the censor sends a service's chat datagrams to (by DNAT). */
+  private readonly chatUdp: UdpSocket[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly udpSessions = new Map<string, UdpSession>();
   private readonly http = createHttpServer((req, res) => {
@@ -180,18 +183,36 @@ export class RelayListener {
     ws.once("close", () => this.relay.closed(session));
   }
 
-  private datagram(msg: Buffer, address: string, port: number): void {
-    const key = `${address}:${port}`;
+  /**
+   * Transparent mode: datagrams clients sent to a messaging service's UDP endpoints, which the
+   * censor's nft rules deliver here (DNAT keeps the replies' source the endpoint's). The
+   * client's address names its network, as for flows the interceptor hands over.
+   */
+  async listenChatUdp(host: string, port: number, service: Service, networkOf: (ip: string) => string | undefined): Promise<void> {
+    const sock = createSocket(isIP(host) === 6 ? "udp6" : "udp4");
+    sock.on("error", () => undefined);
+    await bindUdp(sock, host, port, `relay (${service} udp)`);
+    this.chatUdp.push(sock);
+    sock.on("message", (msg, rinfo) => {
+      const address = rinfo.address.replace(/^::ffff:/, "");
+      const network = networkOf(address);
+      if (!network) { this.relay.stats.badFrames++; return; }
+      this.datagram(msg, rinfo.address, rinfo.port, { sock, network, service });
+    });
+  }
+
+  private datagram(msg: Buffer, address: string, port: number, chat?: { sock: UdpSocket; network: string; service: Service }): void {
+    const key = `${chat ? `${chat.service}:` : ""}${address}:${port}`;
     let s = this.udpSessions.get(key);
     if (!s) {
       if (this.udpSessions.size >= MAX_UDP_SESSIONS) {
         this.relay.stats.floods++;
         return;
       }
-      s = new UdpSession(this.udp!, key, address, port, () => {
+      s = new UdpSession(chat?.sock ?? this.udp!, key, address, port, () => {
         this.udpSessions.delete(key);
         this.relay.closed(s!);
-      });
+      }, chat?.network, chat?.service);
       this.udpSessions.set(key, s);
       this.relay.opened();
     }
@@ -214,6 +235,7 @@ export class RelayListener {
     for (const s of this.sockets) s.destroy();
     for (const ws of this.wss.clients) ws.terminate();
     try { this.udp?.close(); } catch { /* not bound */ }
+    for (const c of this.chatUdp.splice(0)) { try { c.close(); } catch { /* not bound */ } }
     this.udp = undefined;
     const tcp = this.tcp;
     this.tcp = undefined;

@@ -68,7 +68,8 @@ export async function startSession(o: SessionOptions): Promise<Session> {
   const networks = [first, ...new Set(profiles.flatMap((p) => p.networks).filter((n) => n !== first))];
   const world = buildWorld(profiles, { mode: "lab" });
   const pins = Object.values(world.spec.data.hosts).flat();
-  const p = plan(networks, pins);
+  const chatUdp = Object.entries(world.spec.data.services ?? {}).map(([service, spec]) => ({ service, ports: spec.chat?.udp ?? [] }));
+  const p = plan(networks, pins, chatUdp);
   await up(p);
   const dir = mkdtempSync(join(tmpdir(), "chokepoint-plan-"));
   const planFile = join(dir, "plan.json");

@@ -40,10 +40,15 @@ export interface Plan {
   world: { censorV4: string; worldV4: string; censorV6: string; worldV6: string };
   /** Addresses pinned by the world data (routed to the world namespace besides WORLD_PREFIXES). */
   pins: string[];
+  /** Messaging services with UDP chat ports: the censor sends those datagrams to the relay, on relayPort. */
+  chatUdp: { service: string; ports: number[]; relayPort: number }[];
 }
 
+/** The relay's UDP ports in the censor namespace, one per service, from here up. */
+export const CHAT_UDP_BASE = 15003;
+
 /** Namespace names are the network ids; interfaces are short (15 characters at most). */
-export function plan(networks: string[], pins: string[]): Plan {
+export function plan(networks: string[], pins: string[], chatUdp: { service: string; ports: number[] }[] = []): Plan {
   if (networks.length > MAX_NETWORKS) throw new Error(`transparent mode supports up to ${MAX_NETWORKS} networks (got ${networks.length})`);
   const links = networks.map((network, i): Link => ({
     network,
@@ -63,6 +68,7 @@ export function plan(networks: string[], pins: string[]): Plan {
     links,
     world: { censorV4: "198.18.127.1", worldV4: "198.18.127.2", censorV6: "2001:db8:ff::1", worldV6: "2001:db8:ff::2" },
     pins: [...new Set(pins)].sort(),
+    chatUdp: chatUdp.filter((c) => c.ports.length).map((c, k) => ({ ...c, relayPort: CHAT_UDP_BASE + k })),
   };
 }
 
@@ -102,6 +108,11 @@ export function censorRuleset(p: Plan): string {
   const dnat = p.links.flatMap((l) => [
     `    iifname "${l.censor}" meta nfproto ipv4 meta l4proto { udp, tcp } th dport 53 dnat ip to ${l.censorV4}:53`,
     `    iifname "${l.censor}" meta nfproto ipv6 meta l4proto { udp, tcp } th dport 53 dnat ip6 to [${l.censorV6}]:53`,
+    // A messaging service's UDP (Viber's ports, say), to any address: to the relay.
+    ...p.chatUdp.flatMap((c) => [
+      `    iifname "${l.censor}" meta nfproto ipv4 udp dport { ${c.ports.join(", ")} } dnat ip to ${l.censorV4}:${c.relayPort}`,
+      `    iifname "${l.censor}" meta nfproto ipv6 udp dport { ${c.ports.join(", ")} } dnat ip6 to [${l.censorV6}]:${c.relayPort}`,
+    ]),
   ]);
   const jumps = p.links.map((l, i) => `    iifname "${l.censor}" jump net_${i}`);
   const chains = p.links.map((_, i) => `  chain net_${i} {\n  }`);

@@ -1,7 +1,8 @@
 // Transparent mode with real, unmodified tools: they run in a client namespace with no proxy
 // setting, and the censor is simply on the path. Root only: skipped with a message elsewhere.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { BIN, exited } from "../helpers/cli.js";
@@ -79,6 +80,39 @@ describe.skipIf(!!why)("transparent mode (root)", () => {
     // Beeline customers were not affected.
     const beeline = await exec(["--profile", "kz-2011-wordpress", "--network", "beeline-fixed", "--at", "2011-06-20T12:00:00+06:00"], ["curl", "-s", "-m", "3", "http://someblog.wordpress.com/"]);
     expect(beeline.stdout).toContain("<h1>someblog.wordpress.com</h1>");
+  });
+
+  it("UDP to Viber's ports reaches the relay, which judges it on the sender's network (13 February 2014)", async () => {
+    // Two subscribers on one Almaty mobile network, talking JSON frames (docs/relay.md) over
+    // UDP to a Viber address and port; what comes back comes from that address.
+    const script = `
+      const dgram = require("node:dgram");
+      const a = dgram.createSocket("udp4"), b = dgram.createSocket("udp4");
+      const out = (s, f) => s.send(JSON.stringify(f), 7985, "198.18.61.10");
+      const seen = [];
+      b.on("message", (m, r) => { const f = JSON.parse(m); seen.push(f.type + (f.type === "registered" ? ":" + f.network : "") + "@" + r.address + ":" + r.port); });
+      a.on("message", () => {});
+      out(a, { type: "register", number: "+77010000001" });
+      out(b, { type: "register", number: "+77010000002" });
+      setTimeout(() => out(a, { type: "send", id: "1", to: "+77010000002", text: "hi" }), 300);
+      setTimeout(() => { console.log(seen.join(" ")); process.exit(0); }, 2000);`;
+    const at = (t: string) => exec(["--profile", "kz-2014-02-13-almaty-messaging", "--network", "kcell-almaty-mobile", "--at", t], [process.execPath, "-e", script]);
+    const before = await at("2014-02-13T16:30:00+06:00");
+    expect(before.stdout.trim()).toBe("registered:kcell-almaty-mobile@198.18.61.10:7985 message@198.18.61.10:7985");
+    const during = await at("2014-02-13T17:30:00+06:00");
+    expect(during.stdout.trim()).toBe("registered:kcell-almaty-mobile@198.18.61.10:7985");
+  });
+
+  it.skipIf(!existsSync("/usr/bin/chromium"))("a headless browser (Debian chromium) shows the block page, with a screenshot", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "chokepoint-shot-"));
+    const shot = join(dir, "blockpage.png");
+    const flags = "--headless --no-sandbox --disable-gpu --no-first-run --disable-background-networking --window-size=800,600";
+    const r = await exec(["--profile", "example-basics"], ["sh", "-c",
+      `chromium ${flags} --dump-dom http://page.example.org/ 2>/dev/null; chromium ${flags} --screenshot=${shot} http://page.example.org/ >/dev/null 2>&1; echo done`]);
+    expect(r.stdout).toContain("Blocked by order");
+    const png = readFileSync(shot);
+    expect(png.subarray(1, 4).toString("latin1")).toBe("PNG");
+    expect(png.length).toBeGreaterThan(1000);
   });
 
   it("openssl s_client sees the ISCA issuer on an intercepted name in 2024 (a real regime, a named network)", async () => {

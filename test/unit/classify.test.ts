@@ -35,6 +35,13 @@ describe("ClientHello parsing and fingerprints", () => {
     expect("hello" in r && r.hello.sni).toBe("split.example");
   });
 
+  it("recognises Tor's random server name (tor-sni), whatever its cipher list", () => {
+    const fps = (sni: string): string[] => (classify(buildClientHello({ ciphers: [0x1301, 0xc02b], sni })) as { fingerprints: string[] }).fingerprints;
+    // Names a present-day tor client sent through the lab: 4 to 25 base32 characters, .com.
+    for (const sni of ["www.bv22eestn3vk5lsz.com", "www.q3zp.com", "www.abcdefghijklmnopqrstuvwxy.com", "www.lbuqcx6v7ng.net"]) expect(fps(sni)).toContain("tor-sni");
+    for (const sni of ["www.example.kz", "www.bv22eestn3vk5lsz.org", "www.abc.com", "www.b1.com", "mail.q3zpxy.com", "www.abcdefghijklmnopqrstuvwxyz.com"]) expect(fps(sni)).not.toContain("tor-sni");
+  });
+
   it("recognises Tor's 2012-era ClientHello and not a browser's", async () => {
     const tor = buildClientHello({ ciphers: [...TOR_CIPHER_PREFIX, 0xc007, 0xc009, 0x0033, 0x0005, 0x0004, 0x002f, 0xfeff, 0x000a] });
     const c = classify(tor);
