@@ -140,7 +140,7 @@ export class Interceptor {
       return s;
     };
     let up: Socket | undefined;
-    if (!this.upstream.lazy) {
+    if (!this.upstream.lazyFor(dst)) {
       up = await open();
       if (!up) { hooks.refused("rst"); return; }
     }

@@ -26,10 +26,12 @@ export class Upstream {
     private readonly originProcess: OriginProcess | undefined,
     private readonly own: () => { host: string; port: number }[],
     /**
-     * Transparent mode: allowed flows are routed for real to their destination (the world
-     * namespace serves the lab world), never to one of the censor's own addresses.
+     * Transparent mode: allowed flows to addresses the world's origin serves are handed to it
+     * (by fd, as in explicit mode: the lab leaves the data path); any other destination is
+     * connected to for real, so that what the world does not serve fails closed. Never one
+     * of the censor's own addresses.
      */
-    private readonly routed?: { ownAddresses: ReadonlySet<string> },
+    private readonly routed?: { ownAddresses: ReadonlySet<string>; servedByOrigin: (ip: string) => boolean },
   ) {}
 
   /**
@@ -37,7 +39,7 @@ export class Upstream {
    * and the original destination, so that the lab leaves the data path. False if it cannot.
    */
   handOver(socket: Socket, dst: Destination, client: { ip: string; port: number }, first: Buffer): boolean {
-    if (this.world.mode !== "lab" || !this.originProcess || this.routed) return false;
+    if (this.world.mode !== "lab" || !this.originProcess || (this.routed && !this.routed.servedByOrigin(dst.ip))) return false;
     return this.originProcess.adopt(socket, { src: client.ip.replace(/^::ffff:/, ""), dst: dst.ip, srcPort: client.port, dstPort: dst.port }, first);
   }
 
@@ -64,8 +66,8 @@ export class Upstream {
   }
 
   /** In the lab world the origin always accepts, so connecting can wait until a flow is allowed. */
-  get lazy(): boolean {
-    return this.world.mode === "lab" && !this.routed;
+  lazyFor(dst: Destination): boolean {
+    return this.world.mode === "lab" && (!this.routed || this.routed.servedByOrigin(dst.ip));
   }
 
   /** The base URL per-request forwarding sends a destination's HTTP requests to. */

@@ -18,7 +18,8 @@ import { ResolverWorkers } from "../resolver/workers.js";
 import { Interceptor } from "../interceptor/interceptor.js";
 import { Upstream } from "../interceptor/upstream.js";
 import { destroyConnections, httpProxyServer, socksServer, transparentServer, type EntryStats } from "../interceptor/entries.js";
-import { ORIGIN_PORT, TPROXY_PORT, WORLD_NS } from "../transparent/topology.js";
+import { ORIGIN_PORT, TPROXY_PORT, WORLD_NS, WORLD_PREFIXES } from "../transparent/topology.js";
+import { CidrIndex } from "../policy/cidr.js";
 import type { Service } from "../relay/protocol.js";
 import type { Server } from "node:net";
 import type { LabContext } from "./context.js";
@@ -118,6 +119,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     }
   }
   const links = opts.transparent?.plan.links ?? [];
+  /** Transparent mode: a client's address names its network (one client namespace per network). */
+  const networkOfClient = new Map(links.flatMap((l) => [[l.clientV4, l.network], [l.clientV6, l.network]] as [string, string][]));
   const eventLog = new EventLog(opts.events);
   const endpoints: Endpoints = {};
   const ctx: LabContext = { policy, clock, world, pki, events: eventLog };
@@ -136,7 +139,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   }
   const resolver = new Resolver(ctx, forwarder);
   const upstream = new Upstream(world, origin?.address, origin, () => Object.values(endpoints).filter((e): e is { host: string; port: number } => !!e && "port" in e),
-    opts.transparent ? { ownAddresses: new Set([...links.flatMap((l) => [l.censorV4, l.censorV6]), opts.transparent.plan.world.censorV4, opts.transparent.plan.world.censorV6]) } : undefined);
+    opts.transparent ? {
+      ownAddresses: new Set([...links.flatMap((l) => [l.censorV4, l.censorV6]), opts.transparent.plan.world.censorV4, opts.transparent.plan.world.censorV6]),
+      servedByOrigin: servedBy([...WORLD_PREFIXES, ...opts.transparent.plan.pins]),
+    } : undefined);
   const interceptor = new Interceptor(ctx, upstream);
   const proxyStats = { http: newEntryStats(), socks: newEntryStats(), transparent: newEntryStats() };
   const servers: Server[] = [];
@@ -184,8 +190,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
           await dl.listen();
         }
       }
-      const byClient = new Map(links.flatMap((l) => [[l.clientV4, l.network], [l.clientV6, l.network]] as [string, string][]));
-      const tp = transparentServer(interceptor, entryOpts, proxyStats.transparent, (ip) => byClient.get(ip));
+      const tp = transparentServer(interceptor, entryOpts, proxyStats.transparent, (ip) => networkOfClient.get(ip));
       servers.push(tp);
       const port = await listenTcp(tp, "::", TPROXY_PORT, "transparent listener");
       (await import("../transparent/sockopt.js")).setTransparent(tp);
@@ -197,8 +202,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     endpoints.relay = { host, port: await relayListener.listen(portFor("relay", ports)) };
     if (opts.transparent) {
       // Datagrams to the messaging services' UDP ports reach the relay by DNAT (topology.ts).
-      const byClient = new Map(links.flatMap((l) => [[l.clientV4, l.network], [l.clientV6, l.network]] as [string, string][]));
-      for (const c of opts.transparent.plan.chatUdp) await relayListener.listenChatUdp("::", c.relayPort, c.service as Service, (ip) => byClient.get(ip));
+      for (const c of opts.transparent.plan.chatUdp) await relayListener.listenChatUdp("::", c.relayPort, c.service as Service, (ip) => networkOfClient.get(ip));
     }
     upstream.relay = relayListener;
     endpoints.sms = { host, port: await smsGateway.listen(portFor("sms", ports)) };
@@ -284,4 +288,15 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
 
 function newEntryStats(): EntryStats {
   return { connections: 0, badRequests: 0, authFailures: 0, headTimeouts: 0, refused: 0 };
+}
+
+/** Whether an address falls in one of these prefixes or addresses. */
+function servedBy(prefixes: string[]): (ip: string) => boolean {
+  const index = new CidrIndex();
+  for (const p of prefixes) index.add(p, 0);
+  return (ip) => {
+    let hit = false;
+    index.lookup(ip.replace(/^::ffff:/, ""), () => { hit = true; });
+    return hit;
+  };
 }

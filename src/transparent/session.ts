@@ -64,6 +64,8 @@ export async function startSession(o: SessionOptions): Promise<Session> {
     ...(o.variant ? { variant: o.variant } : {}),
   });
   if (!profiles.length) throw new Error("name a regime: --profile ID (chokepoint list shows them) or --country CC --at DATE");
+  const known = [...new Set(profiles.flatMap((p) => p.networks))];
+  if (o.network !== undefined && !known.includes(o.network)) throw new Error(`no network "${o.network}" in the chosen profiles (networks: ${known.join(", ")})`);
   const first = o.network ?? profiles[0]!.networks[0]!;
   const networks = [first, ...new Set(profiles.flatMap((p) => p.networks).filter((n) => n !== first))];
   const world = buildWorld(profiles, { mode: "lab" });

@@ -84,7 +84,6 @@ export function sh(cmd: string, args: string[], input?: string): Promise<string>
   });
 }
 
-const inNs = (ns: string, cmd: string, ...args: string[]): Promise<string> => sh("ip", ["netns", "exec", ns, cmd, ...args]);
 const ipn = (ns: string, ...args: string[]): Promise<string> => sh("ip", ["-n", ns, ...args]);
 
 /** Why transparent mode cannot run here, or undefined. */
@@ -231,11 +230,6 @@ export async function down(): Promise<string[]> {
   }
   for (const ns of names) await sh("ip", ["netns", "delete", ns]).catch(() => undefined);
   return names;
-}
-
-/** Runs a command in a namespace (for tests and the CLI's messages). */
-export function execIn(ns: string, cmd: string, ...args: string[]): Promise<string> {
-  return inNs(ns, cmd, ...args);
 }
 
 /** The compressed form the kernel (and Node's socket.remoteAddress) uses: 2001:db8:c0::2. */

@@ -157,6 +157,13 @@ describe.skipIf(!!why)("transparent mode (root)", () => {
     await nothingLeft();
   });
 
+  it("refuses a network the chosen profiles do not have, before creating anything", async () => {
+    const r = await exec(["--profile", "example-basics", "--network", "nowhere"], ["true"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no network "nowhere" in the chosen profiles \(networks: default\)/);
+    await nothingLeft();
+  });
+
   it("the CA file exists where the tests look for it", () => {
     expect(readFileSync(CA, "utf8")).toContain("BEGIN CERTIFICATE");
   });
