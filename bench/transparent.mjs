@@ -14,7 +14,7 @@ if (process.getuid?.() !== 0) {
   process.exit(0);
 }
 const { startSession } = await import("../dist/transparent/session.js");
-const { sh, CENSOR_NS, TPROXY_PORT } = await import("../dist/transparent/topology.js");
+const { sh, CENSOR_NS, TPROXY_RULE } = await import("../dist/transparent/topology.js");
 
 // The load generator, run inside the client namespace: mode conn (one short HTTP exchange
 // per connection, CONCURRENCY at a time) or bulk (one download, bytes per second).
@@ -55,7 +55,7 @@ const nft = (text) => sh("ip", ["netns", "exec", CENSOR_NS, "nft", "-f", "-"], t
 async function kernelForwarding(on) {
   await sh("ip", ["netns", "exec", CENSOR_NS, "sysctl", "-qw", `net.ipv4.ip_forward=${on ? 1 : 0}`]);
   if (on) await nft("flush chain inet chokepoint mangle_pre\nadd rule inet chokepoint forward accept\n");
-  else await nft(`flush chain inet chokepoint forward\nadd rule inet chokepoint mangle_pre iifname "cpr*" meta l4proto tcp tcp dport != 53 meta mark set 0x1 tproxy to :${TPROXY_PORT} accept\n`);
+  else await nft(`flush chain inet chokepoint forward\nadd rule inet chokepoint mangle_pre ${TPROXY_RULE}\n`);
 }
 
 const session = await startSession({ profiles: ["example-basics"] });

@@ -2,7 +2,7 @@
 // dig at the network's resolver, curl through the network's SOCKS5 entry (trusting only the
 // lab CA), and, when curl rejects the certificate, openssl s_client through the HTTP proxy to
 // name the issuer. Each run is asynchronous: the lab under test lives in this process.
-import { execFile } from "node:child_process";
+import { runTool, type ToolRun } from "../util/exec.js";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,18 +31,12 @@ export interface ClientCheck {
   detail: string;
 }
 
-interface Run { code: number | string; out: string; err: string }
+type Run = ToolRun;
 
+/** A tool run, inside `namespace` when given (transparent mode). */
 function run(cmd: string, args: string[], ms: number, input?: string, namespace?: string): Promise<Run> {
   if (namespace) { args = ["netns", "exec", namespace, cmd, ...args]; cmd = "ip"; }
-  return new Promise((resolve) => {
-    const child = execFile(cmd, args, { timeout: ms, maxBuffer: 4 << 20 }, (e, out, err) => {
-      const code = e ? ((e as NodeJS.ErrnoException).code ?? (e as { signal?: string }).signal ?? 1) : 0;
-      resolve({ code: code as number | string, out: String(out), err: String(err) });
-    });
-    child.stdin?.on("error", () => undefined); // a tool that exits without reading
-    child.stdin?.end(input ?? "");
-  });
+  return runTool(cmd, args, { timeoutMs: ms, ...(input !== undefined ? { input } : {}) });
 }
 
 const missing = new Map<string, boolean>();

@@ -62,7 +62,8 @@ export interface Lab {
   stop(): Promise<void>;
 }
 
-function toInstant(v: string | number | Date | undefined, what: string): number | undefined {
+/** An instant option as epoch ms (ISO text in UTC unless it has an offset); a clear error otherwise. */
+export function toInstant(v: string | number | Date | undefined, what: string): number | undefined {
   if (v === undefined) return undefined;
   if (typeof v === "number") return v;
   if (v instanceof Date) return v.getTime();

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { selectProfiles } from "../lab/profiles.js";
 import { buildWorld } from "../world/build.js";
-import { parseInstant } from "../util/time.js";
+import { toInstant } from "../lab/lab.js";
 import { CENSOR_NS, down, plan, preflight, up, type Plan } from "./topology.js";
 
 const BIN = fileURLToPath(new URL("../../bin/chokepoint.js", import.meta.url));
@@ -37,13 +37,6 @@ export interface Session {
   stop(): Promise<void>;
 }
 
-function instant(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const t = parseInstant(v, "UTC");
-  if (t === undefined) throw new Error(`not a date or date-time: "${v}" (e.g. 2014-02-13T17:00:00+06:00)`);
-  return t;
-}
-
 /** The `up` arguments that choose the regime, for the lab inside the censor namespace. */
 function upArgs(o: SessionOptions): string[] {
   const a: string[] = [];
@@ -57,7 +50,7 @@ function upArgs(o: SessionOptions): string[] {
 export async function startSession(o: SessionOptions): Promise<Session> {
   const why = await preflight();
   if (why) throw new Error(why);
-  const at = instant(o.at) ?? instant(o.from);
+  const at = toInstant(o.at, "at") ?? toInstant(o.from, "from");
   const { profiles } = selectProfiles({
     refs: o.profiles,
     ...(o.country ? { country: o.country, at: at ?? Date.now(), ...(o.at === undefined && o.from !== undefined ? { onward: true } : {}) } : {}),

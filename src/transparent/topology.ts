@@ -5,7 +5,7 @@
 //
 //   chokepoint-<net>  cpc<i> 198.18.(128+i).2  ──veth──  cpr<i> 198.18.(128+i).1  chokepoint-censor
 //                                                         cpw1   198.18.127.1    ──veth──  cpw0 198.18.127.2  chokepoint-world
-import { execFile } from "node:child_process";
+import { sh } from "../util/exec.js";
 import { isIP } from "node:net";
 
 export const CENSOR_NS = "chokepoint-censor";
@@ -14,6 +14,8 @@ export const NS_PREFIX = "chokepoint-";
 /** The censor's TPROXY listener and the world origin's, inside their namespaces. */
 export const TPROXY_PORT = 15001;
 export const ORIGIN_PORT = 15002;
+/** The censor's interception rule (chain mangle_pre): every client TCP connection but DNS to the lab. */
+export const TPROXY_RULE = `iifname "cpr*" meta l4proto tcp tcp dport != 53 meta mark set 0x1 tproxy to :${TPROXY_PORT} accept`;
 /**
  * Addresses in the world namespace for real servers a test or a user starts there (a Tor
  * bridge, say): routed like the world's, but not sent to the origin.
@@ -72,17 +74,7 @@ export function plan(networks: string[], pins: string[], chatUdp: { service: str
   };
 }
 
-/** Runs a command; rejects with its stderr. */
-export function sh(cmd: string, args: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { timeout: 30_000 }, (err, out, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(" ")}: ${String(stderr).trim() || err.message}`));
-      else resolve(String(out));
-    });
-    child.stdin?.on("error", () => undefined); // a command that exits without reading
-    child.stdin?.end(input ?? "");
-  });
-}
+export { sh };
 
 const ipn = (ns: string, ...args: string[]): Promise<string> => sh("ip", ["-n", ns, ...args]);
 
@@ -124,7 +116,7 @@ ${jumps.join("\n")}
 ${chains.join("\n")}
   chain mangle_pre {
     type filter hook prerouting priority mangle; policy accept;
-    iifname "cpr*" meta l4proto tcp tcp dport != 53 meta mark set 0x1 tproxy to :${TPROXY_PORT} accept
+    ${TPROXY_RULE}
   }
   chain nat_pre {
     type nat hook prerouting priority dstnat; policy accept;
