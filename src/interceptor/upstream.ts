@@ -27,7 +27,7 @@ export class Upstream {
     private readonly own: () => { host: string; port: number }[],
     /**
      * Transparent mode: allowed flows to addresses the world's origin serves are handed to it
-     * (by fd, as in explicit mode: the lab leaves the data path); any other destination is
+     * (as in explicit mode: the interceptor leaves the data path); any other destination is
      * connected to for real, so that what the world does not serve fails closed. Never one
      * of the censor's own addresses.
      */

@@ -108,14 +108,14 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const pki = new Pki(opts.confdir ?? defaultConfdir());
   let origin: OriginProcess | undefined;
   if (world.mode === "lab") {
-    // The origin answers from a process of its own: serving the world and intercepting the
-    // flows to it then use two cores, and allowed flows can be handed over to it.
+    // The origin answers connections from a process of its own (two cores for serving and
+    // intercepting); flows the interceptor allowed are handed to its in-lab instance.
     if (opts.transparent) {
       // In the world namespace, behind TPROXY: the censor routes allowed flows there for real.
-      origin = new OriginProcess(world, pki.dir, { wrap: ["ip", "netns", "exec", WORLD_NS], transparent: true });
+      origin = new OriginProcess(world, pki, { wrap: ["ip", "netns", "exec", WORLD_NS], transparent: true });
       await origin.listen("::", ORIGIN_PORT);
     } else {
-      origin = new OriginProcess(world, pki.dir);
+      origin = new OriginProcess(world, pki);
       await origin.listen("127.0.0.1", 0);
     }
   }

@@ -1,22 +1,31 @@
-// The world's origin in a process of its own: serving the world and intercepting the flows
-// to it then use two cores, and the interceptor can hand an allowed flow's socket over (with
-// the bytes it already read) and leave the data path, as a censor does once it has judged.
+// The world's origin, in two places. A process of its own answers connections made to it
+// (per-request HTTP forwarding, flows the interceptor splices, real connects in transparent
+// mode, the world namespace's listener); serving and intercepting then use two cores. Flows
+// the interceptor has judged and allowed are handed to an in-lab instance instead, with the
+// bytes already read: the interceptor leaves the data path, as a censor does once it has
+// judged, and no second TCP connection or IPC round trip is paid per flow. (Passing the fd
+// to the process was measured slower: Node sends one handle at a time and waits for an
+// acknowledgement; see docs/ARCHITECTURE.md, "Where allowed flows go".)
 import { fork, spawn, type ChildProcess } from "node:child_process";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../paths.js";
-import type { OriginStats } from "./origin.js";
+import type { Pki } from "../pki/pki.js";
+import { Origin, type OriginStats } from "./origin.js";
 import type { ProxyHeader } from "./proxy-header.js";
 import type { World } from "./world.js";
+
+const sum = (a: OriginStats, b: OriginStats): OriginStats =>
+  Object.fromEntries(Object.keys(a).map((k) => [k, a[k as keyof OriginStats] + b[k as keyof OriginStats]])) as unknown as OriginStats;
 
 const SCRIPT = join(PACKAGE_ROOT, "dist", "world", "origin-worker.js");
 
 export class OriginProcess {
-  /** The counters as last reported (every 100 ms); `statsNow()` asks for current ones. */
-  stats: OriginStats = { connections: 0, https: 0, http: 0, echo: 0, h2: 0, noSni: 0, badSni: 0, tlsErrors: 0, badRequests: 0, badProxyHeaders: 0, sniffTimeouts: 0 };
+  /** The process's counters as last reported (every 100 ms). */
+  private remote: OriginStats = { connections: 0, https: 0, http: 0, echo: 0, h2: 0, noSni: 0, badSni: 0, tlsErrors: 0, badRequests: 0, badProxyHeaders: 0, sniffTimeouts: 0 };
   /** Flows handed over by the interceptor. */
   adopted = 0;
-  private inFlight = 0;
+  private readonly local: Origin;
   private child: ChildProcess | undefined;
   private addr: { host: string; port: number } | undefined;
   private readonly waiting: ((s: OriginStats) => void)[] = [];
@@ -25,7 +34,14 @@ export class OriginProcess {
    * `wrap` runs the process under a command (transparent mode: `ip netns exec chokepoint-world`,
    * the IPC channel passes through); `transparent` makes it a TPROXY listener there.
    */
-  constructor(private readonly world: World, private readonly confdir: string, private readonly opts: { wrap?: string[]; transparent?: boolean } = {}) {}
+  constructor(private readonly world: World, private readonly pki: Pki, private readonly opts: { wrap?: string[]; transparent?: boolean } = {}) {
+    this.local = new Origin(world, pki);
+  }
+
+  /** Both instances' counters (the process's as last reported); `statsNow()` asks for current ones. */
+  get stats(): OriginStats {
+    return sum(this.remote, this.local.stats);
+  }
 
   get address(): { host: string; port: number } {
     if (!this.addr) throw new Error("origin is not listening");
@@ -44,18 +60,18 @@ export class OriginProcess {
         if (m.type === "listening") resolve(m.address!);
         else if (m.type === "error") reject(new Error(`world origin: ${m.message}`));
         else if (m.type === "stats" && m.stats) {
-          this.stats = m.stats;
-          for (const w of this.waiting.splice(0)) w(m.stats);
+          this.remote = m.stats;
+          for (const w of this.waiting.splice(0)) w(this.stats);
         }
       });
-      child.send({ type: "init", world: { ...this.world.spec, mode: this.world.mode }, confdir: this.confdir, host, port, ...(this.opts.transparent ? { transparent: true } : {}) });
+      child.send({ type: "init", world: { ...this.world.spec, mode: this.world.mode }, confdir: this.pki.dir, host, port, ...(this.opts.transparent ? { transparent: true } : {}) });
     });
     // Once up, the origin does not keep the lab's process alive by itself (its listeners do).
     child.unref();
     (child as unknown as { channel?: { unref(): void } }).channel?.unref();
   }
 
-  /** The current counters. */
+  /** The current counters of both instances. */
   statsNow(): Promise<OriginStats> {
     if (!this.child?.connected) return Promise.resolve(this.stats);
     return new Promise((resolve) => {
@@ -64,21 +80,15 @@ export class OriginProcess {
     });
   }
 
-  /**
-   * Hands a client connection over (the lab's copy of the socket is closed); false if it
-   * cannot. Node sends one socket handle at a time and waits for the other side's
-   * acknowledgement, so while one is on its way the caller splices instead: a storm of new
-   * connections is not queued behind IPC round trips, and long flows still leave the lab.
-   */
+  /** Takes over a client connection the interceptor judged and allowed (in the lab's process). */
   adopt(socket: Socket, header: ProxyHeader, first: Buffer): boolean {
-    if (!this.child?.connected || this.inFlight > 0) return false;
     this.adopted++;
-    this.inFlight++;
-    this.child.send({ type: "adopt", header, first }, socket, { keepOpen: false }, () => { this.inFlight--; });
+    this.local.adopt(socket, header, first);
     return true;
   }
 
   async close(): Promise<void> {
+    await this.local.close();
     const c = this.child;
     if (!c) return;
     this.child = undefined;

@@ -1,15 +1,12 @@
 // The world's origin process (see origin-process.ts): built from the same world data and
-// config directory as the lab; reports its counters, adopts sockets the lab hands over.
-import type { Socket } from "node:net";
+// config directory as the lab; reports its counters.
 import { Pki } from "../pki/pki.js";
 import type { WorldData } from "./data.js";
 import { Origin } from "./origin.js";
-import type { ProxyHeader } from "./proxy-header.js";
 import { World } from "./world.js";
 
 type Message =
   | { type: "init"; world: { data: WorldData; knownNames: string[]; mode: "lab" | "internet" }; confdir: string; host: string; port: number; transparent?: boolean }
-  | { type: "adopt"; header: ProxyHeader; first: Uint8Array }
   | { type: "stats" }
   | { type: "close" };
 
@@ -25,7 +22,7 @@ if (process.send) {
     }
   };
   setInterval(report, 100).unref();
-  process.on("message", (m: Message, handle: unknown) => {
+  process.on("message", (m: Message) => {
     if (m.type === "init") {
       const world = new World(m.world.data, { mode: m.world.mode, knownNames: m.world.knownNames });
       origin = new Origin(world, new Pki(m.confdir));
@@ -38,8 +35,6 @@ if (process.send) {
         },
         (err: Error) => process.send!({ type: "error", message: err.message }),
       );
-    } else if (m.type === "adopt" && handle && origin) {
-      origin.adopt(handle as Socket, m.header, Buffer.from(m.first));
     } else if (m.type === "stats") {
       report(true);
     } else if (m.type === "close") {
