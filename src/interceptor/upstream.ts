@@ -14,6 +14,7 @@ export interface Destination {
   port: number;
 }
 
+/** The upstream refused a destination: the lab itself (loop guard) or, in gateway mode, outside the lab. */
 export class LoopError extends Error {}
 
 export class Upstream {
@@ -31,7 +32,14 @@ export class Upstream {
      * connected to for real, so that what the world does not serve fails closed. Never one
      * of the censor's own addresses.
      */
-    private readonly routed?: { ownAddresses: ReadonlySet<string>; servedByOrigin: (ip: string) => boolean },
+    private readonly routed?: {
+      ownAddresses: ReadonlySet<string>;
+      servedByOrigin: (ip: string) => boolean;
+      /** Gateway mode: the origin is on loopback here (PROXY line), not behind a route. */
+      originOnLoopback?: boolean;
+      /** Gateway mode: the only other destinations connected to for real. */
+      reachable?: (ip: string) => boolean;
+    },
   ) {}
 
   /**
@@ -72,7 +80,7 @@ export class Upstream {
 
   /** The base URL per-request forwarding sends a destination's HTTP requests to. */
   httpTarget(dst: Destination): string {
-    if (this.world.mode === "lab" && !this.routed) return `http://${this.origin!.host}:${this.origin!.port}`;
+    if (this.viaOrigin(dst)) return `http://${this.origin!.host}:${this.origin!.port}`;
     this.guard(dst);
     return `http://${dst.ip.includes(":") ? `[${dst.ip}]` : dst.ip}:${dst.port}`;
   }
@@ -83,10 +91,19 @@ export class Upstream {
     if (local || this.routed?.ownAddresses.has(dst.ip) || this.own().some((o) => o.host === dst.ip && o.port === dst.port)) {
       throw new LoopError(`refusing to connect to ${dst.ip}:${dst.port}: the lab's own host (loop guard)`);
     }
+    if (this.routed?.reachable && !this.routed.reachable(dst.ip)) {
+      throw new LoopError(`refusing to connect to ${dst.ip}:${dst.port}: neither the lab world nor a service subnet (gateway mode)`);
+    }
+  }
+
+  /** Whether a destination is reached through the origin's loopback listener (with a PROXY line). */
+  private viaOrigin(dst: Destination): boolean {
+    if (this.world.mode !== "lab") return false;
+    return !this.routed || (!!this.routed.originOnLoopback && this.routed.servedByOrigin(dst.ip));
   }
 
   connect(dst: Destination, client: { ip: string; port: number }): Socket {
-    if (this.world.mode === "lab" && !this.routed) {
+    if (this.viaOrigin(dst)) {
       if (!this.origin) throw new Error("the lab world has no origin server");
       const s = connect(this.origin.port, this.origin.host);
       s.setNoDelay(true);

@@ -18,8 +18,8 @@ import { ResolverWorkers } from "../resolver/workers.js";
 import { Interceptor } from "../interceptor/interceptor.js";
 import { Upstream } from "../interceptor/upstream.js";
 import { destroyConnections, httpProxyServer, socksServer, transparentServer, type EntryStats } from "../interceptor/entries.js";
-import { ORIGIN_PORT, TPROXY_PORT, WORLD_NS, WORLD_PREFIXES } from "../transparent/topology.js";
-import { CidrIndex } from "../policy/cidr.js";
+import { ORIGIN_PORT, TPROXY_PORT, WORLD_NS, WORLD_PREFIXES, type Plan } from "../transparent/topology.js";
+import { prefixMatcher } from "../policy/cidr.js";
 import type { Service } from "../relay/protocol.js";
 import type { Server } from "node:net";
 import type { LabContext } from "./context.js";
@@ -106,11 +106,27 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const network = opts.network ?? profiles[0]?.networks[0] ?? "default";
   const world = buildWorld(profiles, { mode: opts.world ?? "lab" });
   const pki = new Pki(opts.confdir ?? defaultConfdir());
+  // The CA clients are told to trust exists from the start, not from the first TLS flow.
+  if (world.mode === "lab") pki.authority("lab");
+  const host = opts.listen ?? "127.0.0.1";
+  const ports = opts.ports ?? "auto";
+  const networks = [network, ...new Set(profiles.flatMap((p) => p.networks).filter((n) => n !== network))];
+  // Gateway mode (Docker): this namespace becomes the gateway of the client subnets.
+  let plan: Plan | undefined = opts.transparent?.plan;
+  if (opts.gateway) {
+    if (world.mode !== "lab") throw new Error("gateway mode serves the lab world only (--world lab): it must never be a way out for its clients");
+    const { gatewayPlan } = await import("../transparent/gateway.js");
+    plan = gatewayPlan({
+      clients: opts.gateway.clients, networks, services: opts.gateway.services ?? [], pins: Object.values(world.spec.data.hosts).flat(),
+      chatUdp: Object.entries(world.spec.data.services ?? {}).map(([service, spec]) => ({ service, ports: spec.chat?.udp ?? [] })),
+    });
+  }
+  const gateway = plan?.mode === "gateway";
   let origin: OriginProcess | undefined;
   if (world.mode === "lab") {
     // The origin answers connections from a process of its own (two cores for serving and
     // intercepting); flows the interceptor allowed are handed to its in-lab instance.
-    if (opts.transparent) {
+    if (plan && !gateway) {
       // In the world namespace, behind TPROXY: the censor routes allowed flows there for real.
       origin = new OriginProcess(world, pki, { wrap: ["ip", "netns", "exec", WORLD_NS], transparent: true });
       await origin.listen("::", ORIGIN_PORT);
@@ -119,18 +135,17 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       await origin.listen("127.0.0.1", 0);
     }
   }
-  const links = opts.transparent?.plan.links ?? [];
-  /** Transparent mode: a client's address names its network (one client namespace per network). */
-  const networkOfClient = new Map(links.flatMap((l) => [[l.clientV4, l.network], [l.clientV6, l.network]] as [string, string][]));
+  const links = plan?.links ?? [];
+  /** Transparent and gateway modes: a client's address (or subnet) names its network. */
+  const byAddress = new Map(links.flatMap((l) => [l.clientV4, l.clientV6].filter((a): a is string => !!a).map((a) => [a, l.network] as [string, string])));
+  const bySubnet = links.filter((l) => l.clientPrefix).map((l) => ({ network: l.network, has: prefixMatcher([l.clientPrefix!]) }));
+  const networkOfClient = (ip: string): string | undefined => byAddress.get(ip) ?? bySubnet.find((s) => s.has(ip))?.network;
   const eventLog = new EventLog(opts.events);
   const endpoints: Endpoints = {};
   const ctx: LabContext = { policy, clock, world, pki, events: eventLog };
   const listeners: DnsListener[] = [];
   /** Transparent mode's resolvers on the link addresses (kept apart: workers map `listeners` to networks by index). */
   const linkListeners: DnsListener[] = [];
-  const host = opts.listen ?? "127.0.0.1";
-  const ports = opts.ports ?? "auto";
-  const networks = [network, ...new Set(profiles.flatMap((p) => p.networks).filter((n) => n !== network))];
 
   let forwarder: Forwarder | undefined;
   if (world.mode === "internet") {
@@ -140,9 +155,12 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   }
   const resolver = new Resolver(ctx, forwarder);
   const upstream = new Upstream(world, origin?.address, origin, () => Object.values(endpoints).filter((e): e is { host: string; port: number } => !!e && "port" in e),
-    opts.transparent ? {
-      ownAddresses: new Set([...links.flatMap((l) => [l.censorV4, l.censorV6]), opts.transparent.plan.world.censorV4, opts.transparent.plan.world.censorV6]),
-      servedByOrigin: servedBy([...WORLD_PREFIXES, ...opts.transparent.plan.pins]),
+    plan ? {
+      ownAddresses: new Set([...links.flatMap((l) => [l.censorV4, l.censorV6]), plan.world?.censorV4, plan.world?.censorV6].filter((a): a is string => !!a)),
+      servedByOrigin: prefixMatcher([...WORLD_PREFIXES, ...plan.pins]),
+      // Gateway mode: the world is served here (its origin on loopback); the censor connects
+      // for real only to the service subnets it was given, never to the outside.
+      ...(gateway ? { originOnLoopback: true, reachable: prefixMatcher(plan.services ?? []) } : {}),
     } : undefined);
   const interceptor = new Interceptor(ctx, upstream);
   const proxyStats = { http: newEntryStats(), socks: newEntryStats(), transparent: newEntryStats() };
@@ -162,8 +180,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     await Promise.all([...listeners, ...linkListeners].map((l) => l.close()));
     forwarder?.close();
     await origin?.close();
+    if (opts.gateway) await (await import("../transparent/gateway.js")).gatewayDown();
   };
   try {
+    if (gateway) await (await import("../transparent/gateway.js")).gatewayUp(plan!);
     // The default network on the documented port; every other network of the active
     // profiles on a port of its own (a client's network is the listener it uses).
     for (const net of networks) {
@@ -181,29 +201,35 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     const socks = socksServer(interceptor, upstream, entryOpts, proxyStats.socks);
     servers.push(socks);
     endpoints.socks = { host, port: await listenTcp(socks, host, portFor("socks", ports), "SOCKS5 proxy") };
-    if (opts.transparent) {
+    if (plan) {
       // Each network's resolver also answers on the censor's end of that network's link, port
       // 53, where nft sends every client DNS query (any destination address).
       for (const l of links) {
-        for (const addr of [l.censorV4, l.censorV6]) {
+        for (const addr of [l.censorV4, l.censorV6].filter((a): a is string => !!a)) {
           const dl = new DnsListener(resolver, { network: l.network, host: addr, port: 53 });
           linkListeners.push(dl);
           await dl.listen();
         }
       }
-      const tp = transparentServer(interceptor, entryOpts, proxyStats.transparent, (ip) => networkOfClient.get(ip));
+      const tp = transparentServer(interceptor, entryOpts, proxyStats.transparent, networkOfClient);
       servers.push(tp);
-      const port = await listenTcp(tp, "::", TPROXY_PORT, "transparent listener");
+      const any = await anyAddress();
+      const port = await listenTcp(tp, any, TPROXY_PORT, "transparent listener");
       (await import("../transparent/sockopt.js")).setTransparent(tp);
-      endpoints.transparent = { host: "::", port };
-      kernelRules = new (await import("../transparent/kernel-rules.js")).KernelRules(policy, clock, links);
+      endpoints.transparent = { host: any, port };
+      // What the kernel blocks never reaches the interceptor: the hit sets report it.
+      kernelRules = new (await import("../transparent/kernel-rules.js")).KernelRules(policy, clock, links, (h) => (!eventLog.wanted ? eventLog.count(h.rule.action.type, h.network) : eventLog.record({
+        labTime: clock.now(), component: "interceptor", network: h.network, client: h.client,
+        observation: { ip: h.ip }, action: h.rule.action.type, rule: h.rule.id, profile: h.rule.profile,
+        ...(h.rule.seed ? { seed: h.rule.seed } : {}), detail: { enforcedBy: "kernel", stage: "packet" },
+      })));
       await kernelRules.start();
     }
     // The messaging relay (its own port, and the world's chat endpoints through the interceptor).
     endpoints.relay = { host, port: await relayListener.listen(portFor("relay", ports)) };
-    if (opts.transparent) {
+    if (plan) {
       // Datagrams to the messaging services' UDP ports reach the relay by DNAT (topology.ts).
-      for (const c of opts.transparent.plan.chatUdp) await relayListener.listenChatUdp("::", c.relayPort, c.service as Service, (ip) => networkOfClient.get(ip));
+      for (const c of plan.chatUdp) await relayListener.listenChatUdp(await anyAddress(), c.relayPort, c.service as Service, networkOfClient);
     }
     upstream.relay = relayListener;
     endpoints.sms = { host, port: await smsGateway.listen(portFor("sms", ports)) };
@@ -291,13 +317,12 @@ function newEntryStats(): EntryStats {
   return { connections: 0, badRequests: 0, authFailures: 0, headTimeouts: 0, refused: 0 };
 }
 
-/** Whether an address falls in one of these prefixes or addresses. */
-function servedBy(prefixes: string[]): (ip: string) => boolean {
-  const index = new CidrIndex();
-  for (const p of prefixes) index.add(p, 0);
-  return (ip) => {
-    let hit = false;
-    index.lookup(ip.replace(/^::ffff:/, ""), () => { hit = true; });
-    return hit;
-  };
+/** "::" (both families) where this host has IPv6, else "0.0.0.0" (a kernel without IPv6). */
+async function anyAddress(): Promise<string> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve("0.0.0.0"));
+    probe.listen(0, "::", () => probe.close(() => resolve("::")));
+  });
 }

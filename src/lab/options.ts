@@ -45,6 +45,12 @@ export interface LabOptions {
    * starts the origin in the world namespace. Set by `chokepoint exec` / `up --transparent`.
    */
   transparent?: { plan: import("../transparent/topology.js").Plan };
+  /**
+   * Gateway mode (Linux, NET_ADMIN; the Docker image's): this process's network namespace is
+   * the gateway of these client subnets (src/transparent/gateway.ts); `services` are the only
+   * other subnets the censor connects to for its clients. Set by `chokepoint up --gateway`.
+   */
+  gateway?: { clients: import("../transparent/gateway.js").GatewayClients[]; services?: string[] };
   /** Progress of long work (loading lists, compiling). */
   onProgress?: (what: string, done: number, total: number) => void;
 }

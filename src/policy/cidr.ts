@@ -74,3 +74,14 @@ export function bits6(ip: string): string {
   const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
   return groups.map((g) => parseInt(g || "0", 16).toString(2).padStart(16, "0")).join("");
 }
+
+/** Whether an address (IPv4-mapped IPv6 included) falls in one of these prefixes or equals one of these addresses. */
+export function prefixMatcher(prefixes: string[]): (ip: string) => boolean {
+  const index = new CidrIndex();
+  for (const p of prefixes) index.add(p, 0);
+  return (ip) => {
+    let hit = false;
+    index.lookup(ip.replace(/^::ffff:/, ""), () => { hit = true; });
+    return hit;
+  };
+}

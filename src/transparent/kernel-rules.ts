@@ -12,8 +12,10 @@ import { sh } from "./topology.js";
 /** The chain of a link's network in the censor's table. */
 export const netChain = (i: number): string => `net_${i}`;
 
-/** nft statements for one rule, or undefined when its matchers are not the kernel's to judge. */
-export function kernelStatements(rule: Rule): string[] | undefined {
+/** One nft statement: what it matches (with its address family, if any) and its verdict. */
+interface Part { match: string; family?: "ip" | "ip6"; verdict: string }
+
+function kernelParts(rule: Rule): Part[] | undefined {
   const m = rule.match;
   const kinds = Object.entries(m).filter(([, v]) => v !== undefined).map(([k]) => k);
   if (kinds.some((k) => !["ip", "port", "protocol", "all"].includes(k))) return undefined;
@@ -33,46 +35,129 @@ export function kernelStatements(rule: Rule): string[] | undefined {
   const port = ports.length ? `th dport { ${ports.join(", ")} } ` : "";
   const v4 = (m.ip ?? []).filter((a) => !a.includes(":"));
   const v6 = (m.ip ?? []).filter((a) => a.includes(":"));
-  const out: string[] = [];
-  const emit = (addr: string): void => { for (const v of verdict) out.push(`${addr}${proto}${port}${v}`.replace(/\s+/g, " ").trim()); };
+  const out: Part[] = [];
+  const emit = (addr: string, family?: "ip" | "ip6"): void => {
+    for (const v of verdict) out.push({ match: `${addr}${proto}${port}`.replace(/\s+/g, " ").trim(), ...(family ? { family } : {}), verdict: v });
+  };
   if (m.ip) {
-    if (v4.length) emit(`ip daddr { ${v4.join(", ")} } `);
-    if (v6.length) emit(`ip6 daddr { ${v6.join(", ")} } `);
+    if (v4.length) emit(`ip daddr { ${v4.join(", ")} } `, "ip");
+    if (v6.length) emit(`ip6 daddr { ${v6.join(", ")} } `, "ip6");
   } else {
     emit("");
   }
   return out;
 }
 
+const join = (...words: string[]): string => words.filter(Boolean).join(" ");
+
+/** nft statements for one rule, or undefined when its matchers are not the kernel's to judge. */
+export function kernelStatements(rule: Rule): string[] | undefined {
+  return kernelParts(rule)?.map((p) => join(p.match, p.verdict));
+}
+
+/** How long a blocked client/destination pair stays in a hit set (one event per pair and period). */
+export const HIT_TIMEOUT_S = 30;
+
+/**
+ * The hit set of a blocking rule on a network and family: the kernel adds each blocked
+ * client/destination pair to it, and KernelRules turns new pairs into events (the kernel
+ * blocks where the interceptor never sees a flow, yet the ground truth must say so).
+ */
+export interface HitSet { name: string; family: "ip" | "ip6"; network: string; rule: Rule }
+
+/** Names hit sets stably across rebuilds (a set keeps its name while its rule is in force again). */
+export class HitSets {
+  private readonly ids = new Map<string, number>();
+  readonly byName = new Map<string, HitSet>();
+
+  set(linkIndex: number, network: string, rule: Rule, family: "ip" | "ip6"): HitSet {
+    const key = `${linkIndex}/${rule.profile}/${rule.id}`;
+    let id = this.ids.get(key);
+    if (id === undefined) this.ids.set(key, (id = this.ids.size));
+    const name = `hit_${id}_${family === "ip" ? 4 : 6}`;
+    const h = { name, family, network, rule };
+    this.byName.set(name, h);
+    return h;
+  }
+}
+
 /** The ruleset text that replaces every network chain with the rules in force at `t`. */
-export function kernelRuleset(policy: Policy, links: Link[], t: number): string {
+export function kernelRuleset(policy: Policy, links: Link[], t: number, hits?: HitSets): string {
+  const sets: string[] = [];
   const lines: string[] = [];
   links.forEach((l, i) => {
     lines.push(`flush chain inet chokepoint ${netChain(i)}`);
-    const stmts = policy.rulesInForce(t, l.network).flatMap((r) => (kernelStatements(r) ?? []).map((s) => `${s} comment "${r.profile}/${r.id}"`));
-    for (const s of stmts) lines.push(`add rule inet chokepoint ${netChain(i)} ${s}`);
+    for (const r of policy.rulesInForce(t, l.network)) {
+      for (const p of kernelParts(r) ?? []) {
+        const comment = `comment "${r.profile}/${r.id}"`;
+        if (!hits || p.verdict === "accept") {
+          lines.push(`add rule inet chokepoint ${netChain(i)} ${join(p.match, p.verdict, comment)}`);
+          continue;
+        }
+        // A blocking statement records the pair first; without an address match it is split
+        // by family, since `ip saddr` alone would restrict it to IPv4.
+        for (const family of p.family ? [p.family] : (["ip", "ip6"] as const)) {
+          const h = hits.set(i, l.network, r, family);
+          const type = family === "ip" ? "ipv4_addr . ipv4_addr" : "ipv6_addr . ipv6_addr";
+          sets.push(`add set inet chokepoint ${h.name} { type ${type}; flags dynamic, timeout; timeout ${HIT_TIMEOUT_S}s; }`);
+          const only = p.family ? "" : `meta nfproto ${family === "ip" ? "ipv4" : "ipv6"}`;
+          lines.push(`add rule inet chokepoint ${netChain(i)} ${join(only, p.match, `update @${h.name} { ${family} saddr . ${family} daddr }`, p.verdict, comment)}`);
+        }
+      }
+    }
   });
-  return `${lines.join("\n")}\n`;
+  return `${[...new Set(sets), ...lines].join("\n")}\n`;
 }
 
-/** Keeps the censor's network chains in step with lab time. */
+/** A kernel block as the event log records it. */
+export interface KernelHit { network: string; client: string; ip: string; rule: Rule }
+
+/** The pairs in the hit sets of `nft -j list table inet chokepoint` output. */
+export function parseHits(json: string, sets: HitSets): { set: HitSet; client: string; ip: string }[] {
+  const out: { set: HitSet; client: string; ip: string }[] = [];
+  const doc = JSON.parse(json) as { nftables?: { set?: { name: string; elem?: { elem?: { val?: { concat?: string[] } }; concat?: string[] }[] } }[] };
+  for (const item of doc.nftables ?? []) {
+    const h = item.set && sets.byName.get(item.set.name);
+    if (!h) continue;
+    for (const e of item.set!.elem ?? []) {
+      const pair = e.elem?.val?.concat ?? e.concat;
+      if (pair?.length === 2) out.push({ set: h, client: pair[0]!, ip: pair[1]! });
+    }
+  }
+  return out;
+}
+
+/** Keeps the censor's network chains in step with lab time, and reports what the kernel blocked. */
 export class KernelRules {
   private timer: NodeJS.Timeout | undefined;
+  private poller: NodeJS.Timeout | undefined;
   private last = "";
   applied = 0;
+  /** Blocked pairs seen in the hit sets (reported once each while they stay there). */
+  private seen = new Set<string>();
+  private readonly hits: HitSets | undefined;
   private readonly onClock = (): void => { void this.apply(); };
 
-  constructor(private readonly policy: Policy, private readonly clock: LabClock, private readonly links: Link[]) {}
+  constructor(
+    private readonly policy: Policy,
+    private readonly clock: LabClock,
+    private readonly links: Link[],
+    /** Called for each client/destination pair a kernel rule newly blocked (polled every second). */
+    private readonly onHit?: (hit: KernelHit) => void,
+  ) {
+    if (onHit) this.hits = new HitSets();
+  }
 
   async start(): Promise<void> {
     this.clock.on("change", this.onClock);
     await this.apply();
+    if (this.onHit) this.poller = setInterval(() => void this.poll().catch(() => undefined), 1000).unref();
   }
 
   async apply(): Promise<void> {
     clearTimeout(this.timer);
     const now = this.clock.now();
-    const text = kernelRuleset(this.policy, this.links, now);
+    const text = kernelRuleset(this.policy, this.links, now, this.hits);
     if (text !== this.last) {
       await sh("nft", ["-f", "-"], text);
       this.last = text;
@@ -86,8 +171,21 @@ export class KernelRules {
     }
   }
 
+  /** Reads the hit sets; a pair not seen at the last look is a new block. */
+  async poll(): Promise<void> {
+    if (!this.hits || !this.onHit) return;
+    const now = new Set<string>();
+    for (const h of parseHits(await sh("nft", ["-j", "list", "table", "inet", "chokepoint"]), this.hits)) {
+      const key = `${h.set.name} ${h.client} ${h.ip}`;
+      now.add(key);
+      if (!this.seen.has(key)) this.onHit({ network: h.set.network, client: h.client, ip: h.ip, rule: h.set.rule });
+    }
+    this.seen = now;
+  }
+
   stop(): void {
     clearTimeout(this.timer);
+    clearInterval(this.poller);
     this.clock.off("change", this.onClock);
   }
 }

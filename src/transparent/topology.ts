@@ -15,7 +15,8 @@ export const NS_PREFIX = "chokepoint-";
 export const TPROXY_PORT = 15001;
 export const ORIGIN_PORT = 15002;
 /** The censor's interception rule (chain mangle_pre): every client TCP connection but DNS to the lab. */
-export const TPROXY_RULE = `iifname "cpr*" meta l4proto tcp tcp dport != 53 meta mark set 0x1 tproxy to :${TPROXY_PORT} accept`;
+export const tproxyRule = (iif: string): string => `iifname ${iif} meta l4proto tcp tcp dport != 53 meta mark set 0x1 tproxy to :${TPROXY_PORT} accept`;
+export const TPROXY_RULE = tproxyRule(`"cpr*"`);
 /**
  * Addresses in the world namespace for real servers a test or a user starts there (a Tor
  * bridge, say): routed like the world's, but not sent to the origin.
@@ -27,19 +28,30 @@ const MAX_NETWORKS = 100;
 
 export interface Link {
   network: string;
-  ns: string;
-  /** Interface names: client side, censor side. */
-  client: string;
+  /** The censor's interface towards these clients, and its addresses there. */
   censor: string;
   censorV4: string;
-  clientV4: string;
-  censorV6: string;
-  clientV6: string;
+  censorV6?: string;
+  /** Namespace mode: the client namespace, its interface and its addresses. */
+  ns?: string;
+  client?: string;
+  clientV4?: string;
+  clientV6?: string;
+  /** Gateway mode (gateway.ts): the clients' IPv4 subnet; any address in it is this network's. */
+  clientPrefix?: string;
 }
 
+/** A link of namespace mode: every address known. */
+export type NsLink = Link & { ns: string; client: string; clientV4: string; clientV6: string; censorV6: string };
+
 export interface Plan {
+  /** Absent: namespaces on this host (this file); "gateway": this host is the clients' gateway (gateway.ts). */
+  mode?: "gateway";
   links: Link[];
-  world: { censorV4: string; worldV4: string; censorV6: string; worldV6: string };
+  /** Namespace mode: the world link. */
+  world?: { censorV4: string; worldV4: string; censorV6: string; worldV6: string };
+  /** Gateway mode: where else, besides the world, the censor may connect for its clients (CIDRs). */
+  services?: string[];
   /** Addresses pinned by the world data (routed to the world namespace besides WORLD_PREFIXES). */
   pins: string[];
   /** Messaging services with UDP chat ports: the censor sends those datagrams to the relay, on relayPort. */
@@ -52,7 +64,7 @@ export const CHAT_UDP_BASE = 15003;
 /** Namespace names are the network ids; interfaces are short (15 characters at most). */
 export function plan(networks: string[], pins: string[], chatUdp: { service: string; ports: number[] }[] = []): Plan {
   if (networks.length > MAX_NETWORKS) throw new Error(`transparent mode supports up to ${MAX_NETWORKS} networks (got ${networks.length})`);
-  const links = networks.map((network, i): Link => ({
+  const links = networks.map((network, i): NsLink => ({
     network,
     ns: `${NS_PREFIX}${network}`.slice(0, 64),
     client: `cpc${i}`,
@@ -94,18 +106,30 @@ export async function existingNamespaces(): Promise<string[]> {
   return out.split("\n").map((l) => l.split(" ")[0]!).filter((n) => n.startsWith(NS_PREFIX));
 }
 
-/** The censor's ruleset: TCP to the interceptor by TPROXY, DNS (udp and tcp 53, any address) to the network's resolver. */
+/**
+ * The censor's ruleset: TCP to the interceptor by TPROXY, DNS (udp and tcp 53, any address)
+ * to the network's resolver. In gateway mode, connections to the censor's own addresses (its
+ * explicit listeners) are left alone.
+ */
 export function censorRuleset(p: Plan): string {
   const dnat = p.links.flatMap((l) => [
     `    iifname "${l.censor}" meta nfproto ipv4 meta l4proto { udp, tcp } th dport 53 dnat ip to ${l.censorV4}:53`,
-    `    iifname "${l.censor}" meta nfproto ipv6 meta l4proto { udp, tcp } th dport 53 dnat ip6 to [${l.censorV6}]:53`,
+    ...(l.censorV6 ? [`    iifname "${l.censor}" meta nfproto ipv6 meta l4proto { udp, tcp } th dport 53 dnat ip6 to [${l.censorV6}]:53`] : []),
     // A messaging service's UDP (Viber's ports, say), to any address: to the relay.
     ...p.chatUdp.flatMap((c) => [
       `    iifname "${l.censor}" meta nfproto ipv4 udp dport { ${c.ports.join(", ")} } dnat ip to ${l.censorV4}:${c.relayPort}`,
-      `    iifname "${l.censor}" meta nfproto ipv6 udp dport { ${c.ports.join(", ")} } dnat ip6 to [${l.censorV6}]:${c.relayPort}`,
+      ...(l.censorV6 ? [`    iifname "${l.censor}" meta nfproto ipv6 udp dport { ${c.ports.join(", ")} } dnat ip6 to [${l.censorV6}]:${c.relayPort}`] : []),
     ]),
   ]);
-  const jumps = p.links.map((l, i) => `    iifname "${l.censor}" jump net_${i}`);
+  const intercept = p.mode === "gateway"
+    ? [`fib daddr type local accept`, tproxyRule(`{ ${[...new Set(p.links.map((l) => `"${l.censor}"`))].join(", ")} }`)]
+    : [TPROXY_RULE];
+  const jumps = [
+    // Gateway mode: the censor's own listeners (the explicit proxies, published on the host)
+    // stay reachable whatever the regime cuts; DNS to it is judged like any other.
+    ...(p.mode === "gateway" ? ["    meta l4proto { tcp, udp } th dport != 53 fib daddr type local accept"] : []),
+    ...p.links.map((l, i) => `    iifname "${l.censor}" jump net_${i}`),
+  ];
   const chains = p.links.map((_, i) => `  chain net_${i} {\n  }`);
   return `table inet chokepoint {
   # Address, port and transport rules in force for each network (kernel-rules.ts fills them).
@@ -116,7 +140,7 @@ ${jumps.join("\n")}
 ${chains.join("\n")}
   chain mangle_pre {
     type filter hook prerouting priority mangle; policy accept;
-    ${TPROXY_RULE}
+${intercept.map((r) => `    ${r}`).join("\n")}
   }
   chain nat_pre {
     type nat hook prerouting priority dstnat; policy accept;
@@ -142,16 +166,21 @@ export function worldRuleset(): string {
 `;
 }
 
-async function tproxyRouting(ns: string): Promise<void> {
-  await ipn(ns, "rule", "add", "fwmark", "0x1/0x1", "lookup", "100", "pref", "100");
-  await ipn(ns, "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100");
-  await ipn(ns, "-6", "rule", "add", "fwmark", "0x1/0x1", "lookup", "100", "pref", "100");
-  await ipn(ns, "-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100");
+/** TPROXY'd packets (mark 1) are delivered locally; `ns` undefined: this process's namespace. */
+export async function tproxyRouting(ns: string | undefined, o: { optionalV6?: boolean } = {}): Promise<void> {
+  const ip = (...a: string[]): Promise<string> => (ns ? ipn(ns, ...a) : sh("ip", a));
+  await ip("rule", "add", "fwmark", "0x1/0x1", "lookup", "100", "pref", "100");
+  await ip("route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100");
+  const v6 = async (): Promise<void> => {
+    await ip("-6", "rule", "add", "fwmark", "0x1/0x1", "lookup", "100", "pref", "100");
+    await ip("-6", "route", "add", "local", "::/0", "dev", "lo", "table", "100");
+  };
+  await (o.optionalV6 ? v6().catch(() => undefined) : v6());
 }
 
-async function loadRuleset(ns: string, text: string): Promise<void> {
+export async function loadRuleset(ns: string | undefined, text: string): Promise<void> {
   try {
-    await sh("ip", ["netns", "exec", ns, "nft", "-f", "-"], text);
+    await (ns ? sh("ip", ["netns", "exec", ns, "nft", "-f", "-"], text) : sh("nft", ["-f", "-"], text));
   } catch (err) {
     const msg = (err as Error).message;
     if (/tproxy|No such file or directory|Operation not supported/i.test(msg)) {
@@ -166,12 +195,12 @@ export async function up(p: Plan): Promise<void> {
   const stale = await existingNamespaces();
   if (stale.length) throw new Error(`namespaces of another lab exist (${stale.join(", ")}): stop that lab, or remove them with \`chokepoint down\``);
   try {
-    for (const ns of [CENSOR_NS, WORLD_NS, ...p.links.map((l) => l.ns)]) {
+    for (const ns of [CENSOR_NS, WORLD_NS, ...(p.links as NsLink[]).map((l) => l.ns)]) {
       await sh("ip", ["netns", "add", ns]);
       await ipn(ns, "link", "set", "lo", "up");
     }
     // World link and the world's addresses.
-    const w = p.world;
+    const w = p.world!;
     await sh("ip", ["link", "add", "cpw1", "netns", CENSOR_NS, "type", "veth", "peer", "name", "cpw0", "netns", WORLD_NS]);
     await ipn(CENSOR_NS, "addr", "add", `${w.censorV4}/24`, "dev", "cpw1");
     await ipn(CENSOR_NS, "addr", "add", `${w.censorV6}/64`, "dev", "cpw1", "nodad");
@@ -189,7 +218,7 @@ export async function up(p: Plan): Promise<void> {
     await ipn(WORLD_NS, "route", "add", "198.18.128.0/17", "via", w.censorV4);
     await ipn(WORLD_NS, "-6", "route", "add", "2001:db8:c0::/48", "via", w.censorV6);
     // Client links.
-    for (const l of p.links) {
+    for (const l of p.links as NsLink[]) {
       await sh("ip", ["link", "add", l.censor, "netns", CENSOR_NS, "type", "veth", "peer", "name", l.client, "netns", l.ns]);
       await ipn(CENSOR_NS, "addr", "add", `${l.censorV4}/24`, "dev", l.censor);
       await ipn(CENSOR_NS, "addr", "add", `${l.censorV6}/64`, "dev", l.censor, "nodad");

@@ -3,9 +3,12 @@ import { execFile, spawn } from "node:child_process";
 export interface Run { code: number | null; stdout: string; stderr: string }
 
 /** Runs a real client (curl, openssl, dig) with a time limit; never throws. */
-export function run(cmd: string, args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<Run> {
+export function run(cmd: string, args: string[], opts: { input?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = execFile(cmd, args, { timeout: opts.timeoutMs ?? 20_000, encoding: "buffer", maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args, {
+      timeout: opts.timeoutMs ?? 20_000, encoding: "buffer", maxBuffer: 64 << 20,
+      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}), ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    }, (err, stdout, stderr) => {
       const code = err ? ((err as NodeJS.ErrnoException & { code?: unknown }).code === "ENOENT" ? 127 : (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : child.exitCode)) : 0;
       resolve({ code, stdout: stdout.toString("latin1"), stderr: stderr.toString("latin1") });
     });

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { Option, type Command } from "commander";
 import type { Plan } from "../../transparent/topology.js";
 import { startSession } from "../../transparent/session.js";
+import { parseGatewayClients } from "../../transparent/gateway.js";
 import { startLab, type Lab } from "../../lab/lab.js";
 import type { LabOptions } from "../../lab/options.js";
 import { formatInstant, parseInstant } from "../../util/time.js";
@@ -29,6 +30,8 @@ interface UpOptions {
   json?: boolean;
   transparent?: boolean;
   transparentPlan?: string;
+  gateway: string[];
+  services: string[];
 }
 
 export function parsePorts(v: string): "auto" | "default" | number {
@@ -64,6 +67,8 @@ export function upCommand(program: Command): void {
     .option("--confdir <dir>", "configuration directory (lab CA); default ~/.chokepoint")
     .option("--json", "print one JSON line when ready ({\"ready\":true,\"endpoints\":...}) and no feed")
     .option("--transparent", "Linux, root: put each network's clients in a namespace whose only way out is the censor (see chokepoint exec)")
+    .option("--gateway <cidr[=network]>", "Linux, NET_ADMIN (the Docker image): be the gateway of this client subnet, intercepting as --transparent does (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--services <cidr>", "with --gateway: a subnet of your own servers (a Tor bridge, say) the censor may connect to (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option("--transparent-plan <file>", "(internal) run inside the censor namespace of this topology").hideHelp())
     .action(async (o: UpOptions) => {
       try {
@@ -72,6 +77,8 @@ export function upCommand(program: Command): void {
         if (!o.profile.length && !o.country) throw new Error("name a regime: --profile ID (chokepoint list shows them) or --country CC --at DATE");
         const speed = o.speed === undefined ? undefined : Number(o.speed);
         if (speed !== undefined && !(speed > 0)) throw new Error(`--speed takes a positive number, got "${o.speed}"`);
+        if (o.services.length && !o.gateway.length) throw new Error("--services goes with --gateway");
+        const gateway = o.gateway.length ? { clients: o.gateway.map(parseGatewayClients), services: o.services } : undefined;
         const progress = o.json ? undefined : terminalProgress();
         const opts: LabOptions = {
           profiles: o.profile,
@@ -90,6 +97,7 @@ export function upCommand(program: Command): void {
           ...(o.upstream ? { upstream: o.upstream } : {}),
           dnsWorkers: parseWorkers(o.dnsWorkers),
           ...(progress ? { onProgress: progress } : {}),
+          ...(gateway ? { gateway } : {}),
           ...(o.transparentPlan ? { transparent: { plan: JSON.parse(readFileSync(o.transparentPlan, "utf8")) as Plan } } : {}),
         };
         const lab = await startLab(opts);
@@ -112,8 +120,10 @@ export function upCommand(program: Command): void {
         for (const [net, eps] of Object.entries(lab.endpoints.networks ?? {})) {
           for (const [name, ep] of Object.entries(eps)) lines.push(`  ${name.padEnd(10)} ${ep.host}:${ep.port}  (network ${net})`);
         }
-        if (lab.endpoints.dns) lines.push(c.dim(`  try: dig @${lab.endpoints.dns.host} -p ${lab.endpoints.dns.port} example.org`));
-        if (lab.endpoints.relay) lines.push(c.dim(`  try: chokepoint msg listen --as +77010000001 --network ${lab.network} --relay ${lab.endpoints.relay.host}:${lab.endpoints.relay.port}`));
+        for (const g of gateway?.clients ?? []) lines.push(`  gateway    clients in ${g.prefix} (network ${g.network ?? lab.network}): TCP by TPROXY, DNS and messaging UDP by DNAT`);
+        const reach = (h: string): string => (h === "0.0.0.0" || h === "::" ? "127.0.0.1" : h);
+        if (lab.endpoints.dns) lines.push(c.dim(`  try: dig @${reach(lab.endpoints.dns.host)} -p ${lab.endpoints.dns.port} example.org`));
+        if (lab.endpoints.relay) lines.push(c.dim(`  try: chokepoint msg listen --as +77010000001 --network ${lab.network} --relay ${reach(lab.endpoints.relay.host)}:${lab.endpoints.relay.port}`));
         if (!Object.keys(lab.endpoints).length) lines.push(c.dim("  (no listeners in this build yet: the censoring parts come with later releases)"));
         lines.push(c.dim("Ctrl-C stops the lab."));
         process.stdout.write(`${lines.join("\n")}\n`);
