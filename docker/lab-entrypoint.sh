@@ -6,6 +6,7 @@
 #             CIDR[=NETWORK], or "auto" (every subnet it is attached to); needs root and NET_ADMIN
 #   SERVICES  with GATEWAY: subnets of your own servers the censor may connect to
 #   EVENTS    the event log (default /var/log/chokepoint/events.jsonl)
+#   CONTROL_TOKEN  the control API's token (port 8470; default: made up and printed)
 # Arguments starting with "-" are added to `up`; any other command runs instead (e.g. `chokepoint list`).
 set -eu
 if [ "$#" -gt 0 ] && [ "${1#-}" = "$1" ]; then exec "$@"; fi
@@ -17,7 +18,7 @@ ARGS=""
 add_list --profile "${PROFILE:-}"
 add_list --gateway "${GATEWAY:-}"
 add_list --services "${SERVICES:-}"
-for pair in "--country:${COUNTRY:-}" "--at:${AT:-}" "--from:${FROM:-}" "--speed:${SPEED:-}" "--variant:${VARIANT:-}" "--network:${NETWORK:-}"; do
+for pair in "--control-token:${CONTROL_TOKEN:-}" "--country:${COUNTRY:-}" "--at:${AT:-}" "--from:${FROM:-}" "--speed:${SPEED:-}" "--variant:${VARIANT:-}" "--network:${NETWORK:-}"; do
   opt=${pair%%:*}; val=${pair#*:}
   if [ -n "$val" ]; then ARGS="$ARGS $opt $val"; fi
 done

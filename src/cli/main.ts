@@ -13,6 +13,7 @@ import { msgCommand } from "./commands/msg.js";
 import { conformanceCommand } from "./commands/conformance.js";
 import { timelineCommand } from "./commands/timeline.js";
 import { downCommand, execCommand } from "./commands/exec.js";
+import { controlCommands } from "./commands/control.js";
 
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
 
@@ -32,5 +33,6 @@ conformanceCommand(program);
 timelineCommand(program);
 execCommand(program);
 downCommand(program);
+controlCommands(program);
 
 await program.parseAsync(process.argv);

@@ -20,7 +20,7 @@ export class EventLog {
   private fd: number | undefined;
   private pending: string[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private readonly subscribers = new Set<(e: LabEvent) => void>();
+  private readonly subscribers = new Set<(e: LabEvent, line: () => string) => void>();
   private readonly closers = new Set<() => void>();
   private closed = false;
   private readonly onExit = (): void => this.flushSync();
@@ -69,14 +69,17 @@ export class EventLog {
     const net = event.network ?? "-";
     const byNet = (this.counters[event.action] ??= {});
     byNet[net] = (byNet[net] ?? 0) + 1;
+    // The JSON line, made once for the file and every subscriber that wants it (the SSE stream).
+    let text: string | undefined;
+    const line = (): string => (text ??= JSON.stringify(event, replacer));
     if (this.fd !== undefined && !this.closed) {
-      this.pending.push(JSON.stringify(event, replacer));
+      this.pending.push(line());
       if (this.pending.length >= BATCH) this.flushSync();
       else if (!this.timer) this.timer = setTimeout(() => this.flushSync(), FLUSH_MS).unref();
     }
     for (const fn of this.subscribers) {
       try {
-        fn(event);
+        fn(event, line);
       } catch {
         // A subscriber's failure must not stop the lab or the log.
       }
@@ -84,7 +87,8 @@ export class EventLog {
     return event;
   }
 
-  subscribe(fn: (e: LabEvent) => void): () => void {
+  /** Calls `fn` with every event from now on, and its JSON line (made at most once) on demand. */
+  subscribe(fn: (e: LabEvent, line: () => string) => void): () => void {
     this.subscribers.add(fn);
     return () => this.subscribers.delete(fn);
   }

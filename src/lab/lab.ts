@@ -26,6 +26,9 @@ import type { LabContext } from "./context.js";
 import { listenTcp, portFor } from "./listen.js";
 import type { Endpoints, LabOptions } from "./options.js";
 import { selectProfiles } from "./profiles.js";
+import { randomBytes } from "node:crypto";
+import { ControlServer } from "../control/server.js";
+import type { SeedCatalog } from "../seeds/catalog.js";
 import { Relay } from "../relay/relay.js";
 import { RelayListener } from "../relay/listener.js";
 import { SmsGateway } from "../relay/sms-gateway.js";
@@ -57,9 +60,35 @@ export interface Lab {
   proxyStats: { http: EntryStats; socks: EntryStats };
   /** Network of clients that name none. */
   network: string;
+  /** The seed events the profiles cite (sources, dates, confidence): the regime's story. */
+  seeds: SeedCatalog;
+  /** What the lab is doing now (the control API's GET /v1/status). */
+  status(): LabStatus;
+  /** Moves lab time and clears the residual table, as a fresh start at that instant would. */
+  seek(at: string | number | Date): void;
+  /** Activates a profile (id or file), or loads it again with another variant. */
+  activate(ref: string, variant?: string): Promise<Profile>;
+  /** Deactivates a profile by id. */
+  deactivate(id: string): Promise<void>;
+  /** Clears residual state, held messages and the decision counters. */
+  reset(): { residual: number; held: number };
+  /** The control API's token, when it is bound beyond loopback. */
+  controlToken?: string;
   /** Asks the censor about an observation, as a component would, and records the decision. */
   decide(obs: Observation, opts?: { network?: string; component?: Component; client?: string; flow?: string }): Verdict;
   stop(): Promise<void>;
+}
+
+export interface LabStatus {
+  profiles: { id: string; title: string; variant?: string; variants: string[]; period: { start: string; end?: string }; timezone: string }[];
+  labTime: string;
+  clock: { mode: string; speed: number; paused: boolean };
+  network: string;
+  networks: string[];
+  /** Decisions per action, then per network, since start or the last reset. */
+  counters: Record<string, Record<string, number>>;
+  total: number;
+  endpoints: Endpoints;
 }
 
 /** An instant option as epoch ms (ISO text in UTC unless it has an offset); a clear error otherwise. */
@@ -76,7 +105,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const at = toInstant(opts.at, "at");
   let from = toInstant(opts.from, "from");
   const startInstant = at ?? from ?? (opts.timeSource ?? Date.now)();
-  const { profiles } = selectProfiles({
+  const { profiles, seeds } = selectProfiles({
     refs: opts.profiles ?? [],
     ...(opts.country ? { country: opts.country } : {}),
     ...(at !== undefined || from !== undefined ? { at: startInstant } : {}),
@@ -166,11 +195,18 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const proxyStats = { http: newEntryStats(), socks: newEntryStats(), transparent: newEntryStats() };
   const servers: Server[] = [];
   let workers: ResolverWorkers | undefined;
+  // (Shared with the entries and the relay: profiles activated later add their networks.)
+  const networkSet = new Set(networks);
   const relay = new Relay(ctx, { networks, defaultNetwork: network });
   const relayListener = new RelayListener(relay, host);
   const smsGateway = new SmsGateway(relay, host);
   let kernelRules: import("../transparent/kernel-rules.js").KernelRules | undefined;
+  let control: ControlServer | undefined;
+  let controlToken: string | undefined;
+  // The control server listens before the lab object it steers exists (requests wait for it).
+  let labObject: Lab | undefined;
   const stopAll = async (): Promise<void> => {
+    control?.close();
     kernelRules?.stop();
     await workers?.stop();
     relay.stop();
@@ -194,7 +230,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       else ((endpoints.networks ??= {})[net] ??= {}).dns = { host, port };
     }
     // Explicit proxies: the username names the client's network, else the default network.
-    const entryOpts = { network, networks: new Set(networks) };
+    const entryOpts = { network, networks: networkSet };
     const http = httpProxyServer(interceptor, upstream, entryOpts, proxyStats.http);
     servers.push(http);
     endpoints.httpProxy = { host, port: await listenTcp(http, host, portFor("httpProxy", ports), "HTTP proxy") };
@@ -233,6 +269,13 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     }
     upstream.relay = relayListener;
     endpoints.sms = { host, port: await smsGateway.listen(portFor("sms", ports)) };
+    if (opts.control !== false) {
+      const loopback = host === "127.0.0.1" || host === "::1" || host === "localhost";
+      controlToken = opts.controlToken ?? (loopback ? undefined : randomBytes(16).toString("hex"));
+      control = new ControlServer(() => labObject, controlToken);
+      servers.push(control.server);
+      endpoints.control = { host, port: await listenTcp(control.server, host, portFor("control", ports), "control API") };
+    }
     // Helper processes share the UDP sockets (the lab's own process answers too).
     const helpers = (opts.dnsWorkers ?? 1) - 1;
     if (helpers > 0 && !forwarder) {
@@ -262,13 +305,31 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const signals = (): void => {
     void lab.stop().then(() => process.exit(0));
   };
+  let active: Profile[] = [...profiles];
+  /** A new set of profiles: a new policy for every part (each reads ctx.policy per decision). */
+  const usePolicy = async (next: Profile[]): Promise<void> => {
+    const compiled = compilePolicy(next, { labStart: clock.startedAt });
+    ctx.policy = compiled;
+    active = next;
+    for (const n of next.flatMap((p) => p.networks)) {
+      if (networkSet.has(n)) continue;
+      networkSet.add(n);
+      networks.push(n);
+      const l = new DnsListener(resolver, { network: n, host, port: 0 });
+      listeners.push(l);
+      ((endpoints.networks ??= {})[n] ??= {}).dns = { host, port: await l.listen() };
+    }
+    kernelRules?.setPolicy(compiled);
+    await kernelRules?.apply();
+  };
   const lab: Lab = {
     endpoints,
     events: { [Symbol.asyncIterator]: () => eventLog[Symbol.asyncIterator]() },
     eventLog,
     clock,
-    policy,
-    profiles,
+    get policy() { return ctx.policy; },
+    get profiles() { return active; },
+    seeds,
     world,
     pki,
     resolver,
@@ -279,10 +340,52 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     ...(origin ? { origin } : {}),
     ...(workers ? { resolverWorkers: workers } : {}),
     network,
+    status() {
+      return {
+        profiles: active.map((p) => ({
+          id: p.id, title: p.title, ...(p.variant ? { variant: p.variant } : {}), variants: Object.keys(p.variants),
+          period: { start: new Date(p.period.start).toISOString(), ...(p.period.end !== undefined ? { end: new Date(p.period.end).toISOString() } : {}) },
+          timezone: p.timezone,
+        })),
+        labTime: new Date(clock.now()).toISOString(),
+        clock: { mode: clock.mode, speed: clock.speed, paused: clock.paused },
+        network, networks: [...networks],
+        counters: eventLog.counters, total: eventLog.total,
+        endpoints,
+      };
+    },
+    seek(at) {
+      const t = toInstant(at, "seek");
+      if (t === undefined) throw new Error("seek needs an instant");
+      clock.seek(t);
+      interceptor.residual.clear();
+    },
+    async activate(ref, variant) {
+      if (workers) throw new Error("profiles cannot change while DNS helper processes run (--dns-workers above 1): each holds its own policy");
+      const { profiles: [p] } = selectProfiles({ refs: [ref], ...(variant !== undefined ? { variant } : {}), ...(opts.seedDirs ? { seedDirs: opts.seedDirs } : {}) });
+      if (!p) throw new Error(`no profile "${ref}"`);
+      const i = active.findIndex((x) => x.id === p.id);
+      await usePolicy(i >= 0 ? active.map((x, k) => (k === i ? p : x)) : [...active, p]);
+      eventLog.record({ labTime: clock.now(), component: "lab", action: "activate", profile: p.id, ...(p.variant ? { detail: { variant: p.variant } } : {}) });
+      return p;
+    },
+    async deactivate(id) {
+      if (workers) throw new Error("profiles cannot change while DNS helper processes run (--dns-workers above 1): each holds its own policy");
+      if (!active.some((p) => p.id === id)) throw new Error(`profile "${id}" is not active (active: ${active.map((p) => p.id).join(", ") || "none"})`);
+      await usePolicy(active.filter((p) => p.id !== id));
+      eventLog.record({ labTime: clock.now(), component: "lab", action: "deactivate", profile: id });
+    },
+    reset() {
+      const residual = interceptor.residual.size;
+      interceptor.residual.clear();
+      const held = relay.clearHeld();
+      eventLog.resetCounters();
+      return { residual, held };
+    },
     decide(obs, o = {}) {
       const net = o.network ?? network;
       const labTime = clock.now();
-      const verdict = policy.decide(obs, labTime, net);
+      const verdict = ctx.policy.decide(obs, labTime, net);
       eventLog.record({
         labTime, component: o.component ?? "lab", network: net,
         ...(o.client ? { client: o.client } : {}),
@@ -306,6 +409,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       eventLog.close();
     },
   };
+  labObject = lab;
   if (opts.handleSignals) {
     process.on("SIGINT", signals);
     process.on("SIGTERM", signals);

@@ -51,6 +51,12 @@ export interface LabOptions {
    * other subnets the censor connects to for its clients. Set by `chokepoint up --gateway`.
    */
   gateway?: { clients: import("../transparent/gateway.js").GatewayClients[]; services?: string[] };
+  /**
+   * The control API and live view (default on, port 8470 or ephemeral with ports "auto").
+   * Bound beyond loopback it needs a token: `controlToken`, else one is made up (lab.controlToken).
+   */
+  control?: boolean;
+  controlToken?: string;
   /** Progress of long work (loading lists, compiling). */
   onProgress?: (what: string, done: number, total: number) => void;
 }

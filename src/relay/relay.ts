@@ -417,6 +417,16 @@ export class Relay {
     this.sweepTimer.unref();
   }
 
+  /** Drops every held message (queued and undelivered); returns how many (the control API's reset). */
+  clearHeld(): number {
+    const n = this.held;
+    this.queued.length = 0;
+    this.inbox.clear();
+    this.held = 0;
+    this.stats.heldNow = 0;
+    return n;
+  }
+
   stop(): void {
     this.stopped = true;
     this.lab.clock.off("change", this.onClock);

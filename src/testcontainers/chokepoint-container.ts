@@ -9,6 +9,7 @@ import { GenericContainer, Network, Wait, type StartedNetwork, type StartedTestC
 import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { randomBytes } from "node:crypto";
 import type { LabEvent } from "../events/types.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -18,7 +19,7 @@ export const LAB_IMAGE = `chokepoint:${VERSION}`;
 export const CLIENT_IMAGE = `chokepoint-client:${VERSION}`;
 const EVENTS = "/var/log/chokepoint/events.jsonl";
 const CA = "/var/lib/chokepoint/ca/lab.pem";
-const PORTS = { dns: 1053, httpProxy: 3128, socks: 1080, relay: 5222, sms: 13013 } as const;
+const PORTS = { dns: 1053, httpProxy: 3128, socks: 1080, relay: 5222, sms: 13013, control: 8470 } as const;
 
 export interface Endpoint { host: string; port: number }
 
@@ -63,13 +64,14 @@ export class ChokepointContainer {
     const image = this.image ?? LAB_IMAGE;
     if (!this.image) await ensureImage(image, "docker/Dockerfile");
     const network = await new Network().start();
+    const token = randomBytes(16).toString("hex");
     try {
       const container = await new GenericContainer(image)
         .withNetwork(network)
         // Gateway mode: TPROXY and nftables inside the container's own network namespace.
         .withUser("root")
         .withAddedCapabilities("NET_ADMIN")
-        .withEnvironment({ ...this.env, PROFILE: this.profiles.join(","), GATEWAY: "auto" })
+        .withEnvironment({ ...this.env, PROFILE: this.profiles.join(","), GATEWAY: "auto", CONTROL_TOKEN: token })
         // Every port the image exposes (with Podman, testcontainers waits for all of them).
         // DNS over TCP only: testcontainers keeps one protocol per port number.
         .withExposedPorts(...Object.values(PORTS))
@@ -78,7 +80,7 @@ export class ChokepointContainer {
         .start();
       const ca = (await container.exec(["cat", CA])).output;
       if (!ca.includes("BEGIN CERTIFICATE")) throw new Error(`the lab container has no CA at ${CA}: ${ca.slice(0, 200)}`);
-      return new StartedChokepointContainer(container, network, ca, this.clientImage);
+      return new StartedChokepointContainer(container, network, ca, token, this.clientImage);
     } catch (err) {
       await network.stop().catch(() => undefined);
       throw err;
@@ -100,6 +102,8 @@ export class StartedChokepointContainer {
     readonly network: StartedNetwork,
     /** The lab CA (PEM): what clients trust to reach the lab world over HTTPS. */
     readonly ca: string,
+    /** The control API's token (endpoints.control; Authorization: Bearer, or ?token= for the live view). */
+    readonly controlToken: string,
     private readonly clientImage: string | undefined,
   ) {
     const host = container.getHost();
@@ -148,6 +152,18 @@ export class StartedChokepointContainer {
     } finally {
       await c.stop();
     }
+  }
+
+  /** Calls the lab's control API (e.g. "POST", "v1/clock", {seek: "2012-03-15T12:00:00Z"}). */
+  async control(method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {
+    const { host, port } = this.endpoints.control;
+    const res = await fetch(`http://${host}:${port}/${path.replace(/^\//, "")}`, {
+      method, headers: { authorization: `Bearer ${this.controlToken}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const v = await res.json() as { error?: string };
+    if (!res.ok) throw new Error(`control API ${method} ${path}: ${res.status} ${v.error ?? ""}`);
+    return v;
   }
 
   /** The event log so far (the lab writes it within 100 ms of each decision). */

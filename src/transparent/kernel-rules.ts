@@ -139,13 +139,18 @@ export class KernelRules {
   private readonly onClock = (): void => { void this.apply(); };
 
   constructor(
-    private readonly policy: Policy,
+    private policy: Policy,
     private readonly clock: LabClock,
     private readonly links: Link[],
     /** Called for each client/destination pair a kernel rule newly blocked (polled every second). */
     private readonly onHit?: (hit: KernelHit) => void,
   ) {
     if (onHit) this.hits = new HitSets();
+  }
+
+  /** Profiles changed at run time: the next apply() uses these rules. */
+  setPolicy(policy: Policy): void {
+    this.policy = policy;
   }
 
   async start(): Promise<void> {

@@ -29,6 +29,7 @@ describe.skipIf(!!why)("docker/compose.yaml (kz-2011-wordpress at 2011-07-01)", 
       PROFILE: "kz-2011-wordpress", AT: "2011-07-01",
       DNS_PORT: String(await freePort()), HTTP_PROXY_PORT: String(await freePort()), SOCKS_PORT: String(await freePort()),
       RELAY_PORT: String(await freePort()), SMS_PORT: String(await freePort()),
+      CONTROL_PORT: String(await freePort()), CONTROL_TOKEN: "compose-test-token",
     };
     const up = await dc("up", "-d");
     expect(up.code, up.stderr).toBe(0);
@@ -71,10 +72,14 @@ describe.skipIf(!!why)("docker/compose.yaml (kz-2011-wordpress at 2011-07-01)", 
     expect((await dc("logs", "chokepoint")).stdout).toMatch(/drop\s+198\.18\.50\.\d+: by kz-2011-wordpress\/blog-addresses \(seed kz-2011-06-wordpress\)/);
   });
 
-  it("the explicit-mode ports are published on the host's loopback", async () => {
+  it("the explicit-mode ports and the control API are published on the host's loopback", async () => {
     const page = await run("curl", ["-s", "-m", "8", "-x", `http://127.0.0.1:${env.HTTP_PROXY_PORT}`, "http://www.wordpress.com/"]);
     expect(page.stdout).toContain("<h1>www.wordpress.com</h1>");
     const dig = await run("dig", ["+short", "+tcp", "-p", env.DNS_PORT!, "@127.0.0.1", "www.wordpress.com"]);
     expect(dig.stdout.trim()).toBe("198.18.51.10");
+    // The control API and live view, with the token.
+    const status = await fetch(`http://127.0.0.1:${env.CONTROL_PORT}/v1/status`, { headers: { authorization: "Bearer compose-test-token" } });
+    expect(((await status.json()) as { labTime: string }).labTime).toBe("2011-07-01T00:00:00.000Z");
+    expect((await fetch(`http://127.0.0.1:${env.CONTROL_PORT}/v1/status`)).status).toBe(401);
   });
 });

@@ -43,6 +43,14 @@ describe.skipIf(!!why)("ChokepointContainer (example-basics)", () => {
     expect(dig.stdout.trim()).toBe("198.18.0.66");
   });
 
+  it("the control API from the host, with the token: seek, status", async () => {
+    // (Real time runs on after the seek: a few milliseconds past it.)
+    expect(await lab.control("POST", "v1/clock", { seek: "2024-06-01T12:00:00Z" })).toMatchObject({ ok: true, labTime: expect.stringMatching(/^2024-06-01T12:00:0/) });
+    expect(await lab.control("GET", "v1/status")).toMatchObject({ profiles: [{ id: "example-basics" }] });
+    const { host, port } = lab.endpoints.control;
+    expect((await fetch(`http://${host}:${port}/v1/status`)).status).toBe(401);
+  });
+
   it("reads the event log back: the spoofed answer, with its rule", async () => {
     const e = await lab.waitForEvent((x) => x.component === "resolver" && x.rule === "dns-spoof");
     expect(e).toMatchObject({ action: "spoof", profile: "example-basics" });

@@ -32,7 +32,12 @@ interface UpOptions {
   transparentPlan?: string;
   gateway: string[];
   services: string[];
+  control: boolean;
+  controlToken?: string;
 }
+
+/** An address to tell people to connect to (a wildcard listener is reachable on loopback). */
+const reachHost = (h: string): string => (h === "0.0.0.0" || h === "::" ? "127.0.0.1" : h);
 
 export function parsePorts(v: string): "auto" | "default" | number {
   if (v === "auto" || v === "default") return v;
@@ -69,6 +74,8 @@ export function upCommand(program: Command): void {
     .option("--transparent", "Linux, root: put each network's clients in a namespace whose only way out is the censor (see chokepoint exec)")
     .option("--gateway <cidr[=network]>", "Linux, NET_ADMIN (the Docker image): be the gateway of this client subnet, intercepting as --transparent does (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--services <cidr>", "with --gateway: a subnet of your own servers (a Tor bridge, say) the censor may connect to (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--control-token <token>", "the control API's token (needed when --listen is not loopback; made up if not given)", process.env.CHOKEPOINT_CONTROL_TOKEN)
+    .option("--no-control", "no control API and live view")
     .addOption(new Option("--transparent-plan <file>", "(internal) run inside the censor namespace of this topology").hideHelp())
     .action(async (o: UpOptions) => {
       try {
@@ -98,6 +105,8 @@ export function upCommand(program: Command): void {
           dnsWorkers: parseWorkers(o.dnsWorkers),
           ...(progress ? { onProgress: progress } : {}),
           ...(gateway ? { gateway } : {}),
+          control: o.control,
+          ...(o.controlToken ? { controlToken: o.controlToken } : {}),
           ...(o.transparentPlan ? { transparent: { plan: JSON.parse(readFileSync(o.transparentPlan, "utf8")) as Plan } } : {}),
         };
         const lab = await startLab(opts);
@@ -113,17 +122,21 @@ export function upCommand(program: Command): void {
         ];
         for (const p of lab.profiles) for (const r of p.rules.slice(0, 8)) lines.push(c.dim(`  ${p.id}/${r.id}: ${describeAction(r.action)}`));
         for (const [name, ep] of Object.entries(lab.endpoints)) {
-          if (name === "networks") continue;
+          if (name === "networks" || name === "control") continue;
           const scope = name === "relay" ? "network: as registered" : name === "sms" ? "network: the username" : `network ${lab.network}`;
           lines.push(`  ${name.padEnd(10)} ${(ep as { host: string }).host}:${(ep as { port: number }).port}  (${scope})`);
         }
         for (const [net, eps] of Object.entries(lab.endpoints.networks ?? {})) {
           for (const [name, ep] of Object.entries(eps)) lines.push(`  ${name.padEnd(10)} ${ep.host}:${ep.port}  (network ${net})`);
         }
+        if (lab.endpoints.control) {
+          const ch = reachHost(lab.endpoints.control.host);
+          const url = `http://${ch.includes(":") ? `[${ch}]` : ch}:${lab.endpoints.control.port}/`;
+          lines.push(`  ${"control".padEnd(10)} ${url}  (live view and API${lab.controlToken ? `; token ${lab.controlToken}` : ""})`);
+        }
         for (const g of gateway?.clients ?? []) lines.push(`  gateway    clients in ${g.prefix} (network ${g.network ?? lab.network}): TCP by TPROXY, DNS and messaging UDP by DNAT`);
-        const reach = (h: string): string => (h === "0.0.0.0" || h === "::" ? "127.0.0.1" : h);
-        if (lab.endpoints.dns) lines.push(c.dim(`  try: dig @${reach(lab.endpoints.dns.host)} -p ${lab.endpoints.dns.port} example.org`));
-        if (lab.endpoints.relay) lines.push(c.dim(`  try: chokepoint msg listen --as +77010000001 --network ${lab.network} --relay ${reach(lab.endpoints.relay.host)}:${lab.endpoints.relay.port}`));
+        if (lab.endpoints.dns) lines.push(c.dim(`  try: dig @${reachHost(lab.endpoints.dns.host)} -p ${lab.endpoints.dns.port} example.org`));
+        if (lab.endpoints.relay) lines.push(c.dim(`  try: chokepoint msg listen --as +77010000001 --network ${lab.network} --relay ${reachHost(lab.endpoints.relay.host)}:${lab.endpoints.relay.port}`));
         if (!Object.keys(lab.endpoints).length) lines.push(c.dim("  (no listeners in this build yet: the censoring parts come with later releases)"));
         lines.push(c.dim("Ctrl-C stops the lab."));
         process.stdout.write(`${lines.join("\n")}\n`);

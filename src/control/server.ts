@@ -1,0 +1,186 @@
+// The control API (HTTP JSON, after Toxiproxy's) and the live view, on one port (8470 by
+// default, loopback). Steers a running lab from a test: status, the event stream (SSE),
+// the clock, the active profiles, reset. Bound beyond loopback, every request needs the
+// token (Authorization: Bearer, or ?token= for the browser's EventSource).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { timingSafeEqual } from "node:crypto";
+import type { Lab } from "../lab/lab.js";
+import type { LabEvent } from "../events/types.js";
+import { parseInstant } from "../util/time.js";
+import { OPENAPI } from "./openapi.js";
+import { story } from "./story.js";
+import { tryIt } from "./try.js";
+import { serveView } from "./view.js";
+
+const MAX_BODY = 64 * 1024;
+const HEARTBEAT_MS = 15_000;
+/** Bytes of events a stream's reader may leave unread before new ones are dropped for it. */
+const MAX_UNREAD = 8 << 20;
+
+export class HttpError extends Error {
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+export interface ControlStats { requests: number; badRequests: number; unauthorized: number; streams: number; droppedEvents: number }
+
+export class ControlServer {
+  readonly server: Server;
+  readonly stats: ControlStats = { requests: 0, badRequests: 0, unauthorized: 0, streams: 0, droppedEvents: 0 };
+  private readonly streams = new Set<ServerResponse>();
+
+  constructor(private readonly labOf: () => Lab | undefined, private readonly token?: string) {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on("clientError", (_err, socket) => { this.stats.badRequests++; socket.destroy(); });
+  }
+
+  private get lab(): Lab {
+    const lab = this.labOf();
+    if (!lab) throw new HttpError(503, "the lab is still starting");
+    return lab;
+  }
+
+  close(): void {
+    for (const s of this.streams) s.end();
+    this.streams.clear();
+  }
+
+  private authorized(req: IncomingMessage, url: URL): boolean {
+    if (!this.token) return true;
+    const given = (req.headers.authorization?.replace(/^Bearer\s+/i, "") ?? url.searchParams.get("token") ?? "");
+    const a = Buffer.from(given), b = Buffer.from(this.token);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.stats.requests++;
+    const url = new URL(req.url ?? "/", "http://control");
+    try {
+      // The page itself carries no data: it asks for the token and then uses the API with it.
+      if (req.method === "GET" && !url.pathname.startsWith("/v1/")) {
+        if (!serveView(url.pathname, res)) throw new HttpError(404, `no page ${url.pathname}`);
+        return;
+      }
+      if (!this.authorized(req, url)) {
+        this.stats.unauthorized++;
+        throw new HttpError(401, "this control API is bound beyond loopback: send its token (Authorization: Bearer TOKEN, or ?token=TOKEN)");
+      }
+      const route = `${req.method} ${url.pathname}`;
+      switch (route) {
+        case "GET /v1/status": return json(res, 200, { ...this.lab.status(), control: this.stats });
+        case "GET /v1/events": return this.events(req, res, url);
+        case "POST /v1/clock": return json(res, 200, this.clock(await body(req)));
+        case "GET /v1/profiles": return json(res, 200, story(this.lab));
+        case "POST /v1/profiles": return json(res, 200, await this.profiles(await body(req)));
+        case "POST /v1/reset": return json(res, 200, { ok: true, cleared: this.lab.reset() });
+        case "POST /v1/try": return json(res, 200, await tryIt(this.lab, await body(req)));
+        case "GET /v1/openapi.json": return json(res, 200, OPENAPI);
+        default:
+          throw new HttpError(OPENAPI.paths[url.pathname as keyof typeof OPENAPI.paths] ? 405 : 404, `no ${route} (GET /v1/openapi.json lists the API)`);
+      }
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 400;
+      if (status === 400) this.stats.badRequests++;
+      if (!res.headersSent) json(res, status, { ok: false, error: (err as Error).message });
+      else res.end();
+    }
+  }
+
+  /** POST /v1/clock: {"seek": ISO} | {"speed": N} | {"pause": true|false}, one or more. */
+  private clock(b: Record<string, unknown>): unknown {
+    const keys = Object.keys(b).filter((k) => ["seek", "speed", "pause"].includes(k));
+    if (!keys.length) throw new HttpError(400, 'expected {"seek": "<ISO instant>"}, {"speed": N} or {"pause": true|false}');
+    const c = this.lab.clock;
+    if (b.speed !== undefined) {
+      if (typeof b.speed !== "number" || !(b.speed > 0) || !Number.isFinite(b.speed)) throw new HttpError(400, `speed must be a positive number, got ${JSON.stringify(b.speed)}`);
+      c.setSpeed(b.speed);
+    }
+    if (b.seek !== undefined) {
+      const t = typeof b.seek === "string" ? parseInstant(b.seek, this.lab.profiles[0]?.timezone ?? "UTC") : undefined;
+      if (t === undefined) throw new HttpError(400, `seek needs an ISO instant (e.g. 2014-02-13T17:30:00+06:00), got ${JSON.stringify(b.seek)}`);
+      this.lab.seek(t);
+    }
+    if (b.pause !== undefined) {
+      if (typeof b.pause !== "boolean") throw new HttpError(400, "pause must be true or false");
+      if (b.pause) c.pause(); else c.resume();
+    }
+    return { ok: true, labTime: new Date(c.now()).toISOString(), speed: c.speed, paused: c.paused, mode: c.mode };
+  }
+
+  /** POST /v1/profiles: {"activate": ID, "variant"?: NAME} | {"deactivate": ID} | {"variant": NAME, "profile"?: ID}. */
+  private async profiles(b: Record<string, unknown>): Promise<unknown> {
+    const str = (k: string): string | undefined => {
+      if (b[k] === undefined) return undefined;
+      if (typeof b[k] !== "string" || !b[k]) throw new HttpError(400, `${k} must be a profile id or variant name`);
+      return b[k] as string;
+    };
+    const activate = str("activate"), deactivate = str("deactivate"), variant = str("variant"), profile = str("profile");
+    if (activate) await this.lab.activate(activate, variant);
+    else if (deactivate) await this.lab.deactivate(deactivate);
+    else if (variant) {
+      const targets = profile ? [profile] : this.lab.profiles.filter((p) => Object.keys(p.variants).includes(variant)).map((p) => p.id);
+      if (!targets.length) throw new HttpError(400, `no active profile offers a variant "${variant}"`);
+      for (const id of targets) await this.lab.activate(id, variant);
+    } else {
+      throw new HttpError(400, 'expected {"activate": ID, "variant"?: NAME}, {"deactivate": ID} or {"variant": NAME, "profile"?: ID}');
+    }
+    return { ok: true, active: this.lab.status().profiles };
+  }
+
+  /** GET /v1/events: Server-Sent Events, filtered by component, action and network (comma lists). */
+  private events(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const filter = (k: string): Set<string> | undefined => {
+      const v = url.searchParams.get(k);
+      return v ? new Set(v.split(",").map((x) => x.trim()).filter(Boolean)) : undefined;
+    };
+    const component = filter("component"), action = filter("action"), network = filter("network");
+    res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive" });
+    res.write(`: chokepoint events${component || action || network ? " (filtered)" : ""}\n\n`);
+    this.stats.streams++;
+    this.streams.add(res);
+    // Frames are gathered and written once per turn of the event loop: a burst of decisions
+    // costs one write, not one each.
+    let batch: string[] = [];
+    const flush = (): void => {
+      const frames = batch;
+      batch = [];
+      if (res.writableEnded) return;
+      // A subscriber that stopped reading loses events rather than growing the lab's memory.
+      if (res.writableLength > MAX_UNREAD) { this.stats.droppedEvents += frames.length; return; }
+      res.write(frames.join(""));
+    };
+    const send = (e: LabEvent, line: () => string): void => {
+      if (component && !component.has(e.component)) return;
+      if (action && !action.has(e.action)) return;
+      if (network && !network.has(e.network ?? "")) return;
+      if (!batch.length) setImmediate(flush);
+      batch.push(`event: decision\ndata: ${line()}\n\n`);
+    };
+    const unsubscribe = this.lab.eventLog.subscribe(send);
+    const beat = setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS).unref();
+    const done = (): void => { unsubscribe(); clearInterval(beat); this.streams.delete(res); };
+    req.on("close", done);
+    res.on("close", done);
+  }
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  const text = JSON.stringify(value, null, 2);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size > MAX_BODY) throw new HttpError(413, `request body over ${MAX_BODY} bytes`);
+    chunks.push(c as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString("utf8").trim();
+  if (!text) return {};
+  let v: unknown;
+  try { v = JSON.parse(text); } catch (err) { throw new HttpError(400, `the body is not JSON: ${(err as Error).message}`); }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new HttpError(400, "the body must be a JSON object");
+  return v as Record<string, unknown>;
+}
