@@ -111,15 +111,11 @@ export class StartedChokepointContainer {
     this.gateway = container.getIpAddress(network.getName());
   }
 
-  /**
-   * Puts a container of yours behind the censor, with no changes to its image: it shares
-   * the network namespace of a small helper container (the client-tools image) whose
-   * default route and resolver are the censor. Returns the container, ready to start.
-   */
-  async attach<C extends GenericContainer>(container: C): Promise<C> {
+  /** A started client-tools container on the network, routed through the censor, trusting the lab CA. */
+  private async client(): Promise<StartedTestContainer> {
     const image = this.clientImage ?? CLIENT_IMAGE;
     if (!this.clientImage) await ensureImage(image, "docker/client.Dockerfile");
-    const sidecar = await new GenericContainer(image)
+    return new GenericContainer(image)
       .withNetwork(this.network)
       .withAddedCapabilities("NET_ADMIN")
       .withEnvironment({ CHOKEPOINT_GATEWAY: this.gateway, CHOKEPOINT_CA: "/etc/chokepoint/ca/lab.pem" })
@@ -127,6 +123,15 @@ export class StartedChokepointContainer {
       .withCommand(["sleep", "infinity"])
       .withWaitStrategy(Wait.forLogMessage(/chokepoint-client: ready/))
       .start();
+  }
+
+  /**
+   * Puts a container of yours behind the censor, with no changes to its image: it shares
+   * the network namespace of a small helper container (the client-tools image) whose
+   * default route and resolver are the censor. Returns the container, ready to start.
+   */
+  async attach<C extends GenericContainer>(container: C): Promise<C> {
+    const sidecar = await this.client();
     this.sidecars.push(sidecar);
     return container.withNetworkMode(`container:${sidecar.getId()}`);
   }
@@ -136,16 +141,7 @@ export class StartedChokepointContainer {
    * which trusts the lab CA; stops the container again.
    */
   async run(cmd: string[]): Promise<{ exitCode: number; output: string }> {
-    const image = this.clientImage ?? CLIENT_IMAGE;
-    if (!this.clientImage) await ensureImage(image, "docker/client.Dockerfile");
-    const c = await new GenericContainer(image)
-      .withNetwork(this.network)
-      .withAddedCapabilities("NET_ADMIN")
-      .withEnvironment({ CHOKEPOINT_GATEWAY: this.gateway, CHOKEPOINT_CA: "/etc/chokepoint/ca/lab.pem" })
-      .withCopyContentToContainer([{ content: this.ca, target: "/etc/chokepoint/ca/lab.pem" }])
-      .withCommand(["sleep", "infinity"])
-      .withWaitStrategy(Wait.forLogMessage(/chokepoint-client: ready/))
-      .start();
+    const c = await this.client();
     try {
       const r = await c.exec(cmd);
       return { exitCode: r.exitCode, output: r.output };
