@@ -7,6 +7,9 @@ export function captureClientHello(servername: string, opts: { alpn?: string[] }
     const server = createServer((s) => {
       s.once("data", (d) => { resolve(d); s.destroy(); server.close(); });
     });
+    // (A helper that hangs would show as a bare test timeout: say which step did not finish.)
+    const timer = setTimeout(() => { server.close(); reject(new Error(`captureClientHello(${servername}): no ClientHello within 10 s`)); }, 10_000);
+    server.once("close", () => clearTimeout(timer));
     server.listen(0, "127.0.0.1", () => {
       const port = (server.address() as { port: number }).port;
       const c = tlsConnect({ port, host: "127.0.0.1", servername, ...(opts.alpn ? { ALPNProtocols: opts.alpn } : {}) });
@@ -24,7 +27,11 @@ export function socks(proxyPort: number, host: string, port: number, user?: stri
     const s = connect(proxyPort, "127.0.0.1");
     let stage = 0;
     let buf = Buffer.alloc(0);
-    s.on("error", reject);
+    let done = false;
+    const fail = (why: string): void => { if (!done) { done = true; s.destroy(); reject(new Error(`socks(${host}:${port}): ${why} (stage ${stage}, ${buf.length} bytes buffered)`)); } };
+    const timer = setTimeout(() => fail("no SOCKS reply within 10 s"), 10_000);
+    s.on("error", (e) => fail(e.message));
+    s.on("close", () => fail("the proxy closed the connection before its reply"));
     s.on("connect", () => s.write(Buffer.from(user ? [5, 1, 2] : [5, 1, 0])));
     const request = (): void => {
       const h = Buffer.from(host, "latin1");
@@ -44,10 +51,12 @@ export function socks(proxyPort: number, host: string, port: number, user?: stri
       if (stage === 1 && buf.length >= 2) {
         const ok = buf[1] === 0;
         buf = buf.subarray(2);
-        if (!ok) { s.off("data", onData); resolve({ socket: s, code: -1 }); return; }
+        if (!ok) { done = true; clearTimeout(timer); s.off("data", onData); resolve({ socket: s, code: -1 }); return; }
         request();
       }
       if (stage === 2 && buf.length >= 10) {
+        done = true;
+        clearTimeout(timer);
         s.off("data", onData);
         resolve({ socket: s, code: buf[1]! });
       }
