@@ -109,6 +109,11 @@ function downloadRate(s: Socket, host: string, raw: Socket = s, ms = 1500): Prom
 
 export interface MeasureOptions { lab: Lab; network: string; labCaName: string }
 
+/** The lab CA's name, as an HTTPS client sees it in the issuer of an unintercepted flow. */
+export function labCaName(lab: Lab): string {
+  return lab.pki.authority("lab").spec.subject.CN;
+}
+
 /** Web connectivity for an http(s) URL, with the lab's extra observations. */
 export async function measureUrl(o: MeasureOptions, url: URL): Promise<Measurement> {
   const { lab, network } = o;

@@ -10,7 +10,7 @@ import { connectThroughSocks } from "../util/socks-client.js";
 import { firstAnswer, obfsBytes, torHello } from "./flows.js";
 import { crossCheck, type ClientCheck, type ClientTarget } from "./clients.js";
 import { startSession } from "../transparent/session.js";
-import { dnsEndpoint, measureService, measureUrl, type Measurement, type MeasureOptions } from "./measure.js";
+import { dnsEndpoint, labCaName, measureService, measureUrl, type Measurement, type MeasureOptions } from "./measure.js";
 
 export interface Row {
   profile: string;
@@ -127,9 +127,6 @@ export async function runConformance(opts: RunOptions = {}): Promise<Row[]> {
   return rows;
 }
 
-function labCaName(lab: Lab): string {
-  return lab.pki.authority("lab").spec.subject.CN;
-}
 
 /**
  * The rows again, with the real clients in the client namespaces of one transparent lab,

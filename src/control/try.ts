@@ -2,7 +2,7 @@
 // client on one of its networks, with what the client saw and the decisions it caused.
 import type { Lab } from "../lab/lab.js";
 import type { LabEvent } from "../events/types.js";
-import { dnsEndpoint, dnsQuery, measureService, measureUrl } from "../conformance/measure.js";
+import { dnsEndpoint, dnsQuery, labCaName, measureService, measureUrl } from "../conformance/measure.js";
 import type { Service } from "../relay/protocol.js";
 import { HttpError } from "./server.js";
 
@@ -22,7 +22,7 @@ export async function tryIt(lab: Lab, b: Record<string, unknown>): Promise<TryRe
       let url: URL;
       try { url = new URL(b.url); } catch { throw new HttpError(400, `not a URL: ${JSON.stringify(b.url)}`); }
       if (url.protocol !== "http:" && url.protocol !== "https:") throw new HttpError(400, "url must be http:// or https://");
-      const m = await measureUrl({ lab, network, labCaName: lab.pki.authority("lab").spec.subject.CN }, url);
+      const m = await measureUrl({ lab, network, labCaName: labCaName(lab) }, url);
       return { ok: true, network, what: url.href, ...m, events };
     }
     if (typeof b.dns === "string" && b.dns) {

@@ -218,6 +218,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     await origin?.close();
     if (opts.gateway) await (await import("../transparent/gateway.js")).gatewayDown();
   };
+  // Transparent and gateway modes' wildcard address ("::", or "0.0.0.0" without IPv6).
+  const any = plan ? await anyAddress() : "0.0.0.0";
   try {
     if (gateway) await (await import("../transparent/gateway.js")).gatewayUp(plan!);
     // The default network on the documented port; every other network of the active
@@ -249,7 +251,6 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       }
       const tp = transparentServer(interceptor, entryOpts, proxyStats.transparent, networkOfClient);
       servers.push(tp);
-      const any = await anyAddress();
       const port = await listenTcp(tp, any, TPROXY_PORT, "transparent listener");
       (await import("../transparent/sockopt.js")).setTransparent(tp);
       endpoints.transparent = { host: any, port };
@@ -265,7 +266,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     endpoints.relay = { host, port: await relayListener.listen(portFor("relay", ports)) };
     if (plan) {
       // Datagrams to the messaging services' UDP ports reach the relay by DNAT (topology.ts).
-      for (const c of plan.chatUdp) await relayListener.listenChatUdp(await anyAddress(), c.relayPort, c.service as Service, networkOfClient);
+      for (const c of plan.chatUdp) await relayListener.listenChatUdp(any, c.relayPort, c.service as Service, networkOfClient);
     }
     upstream.relay = relayListener;
     endpoints.sms = { host, port: await smsGateway.listen(portFor("sms", ports)) };
