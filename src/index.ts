@@ -1,5 +1,6 @@
 // chokepoint's library API.
-export { startLab, type Lab } from "./lab/lab.js";
+export { startLab } from "./api.js";
+export type { Lab, LabStatus } from "./lab/lab.js";
 export type { LabOptions, Endpoints, Endpoint } from "./lab/options.js";
 export { LabClock, type ClockOptions, type ClockState, type TimeSource } from "./clock/clock.js";
 export { EventLog } from "./events/log.js";

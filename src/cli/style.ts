@@ -1,4 +1,6 @@
 // Terminal colours (off when not a TTY or NO_COLOR is set) and small formatting helpers.
+import { shownAs, type Shown } from "../profile/actions.js";
+
 const on = (stream: NodeJS.WriteStream): boolean => !!stream.isTTY && !process.env.NO_COLOR;
 const wrap = (code: string) => (text: string, stream: NodeJS.WriteStream = process.stdout): string =>
   on(stream) ? `\x1b[${code}m${text}\x1b[0m` : text;
@@ -8,12 +10,11 @@ export const c = {
   magenta: wrap("35"), cyan: wrap("36"), dim: wrap("2"), bold: wrap("1"),
 };
 
-/** Colour for an action in the feed: blocking red, degrading yellow, interception magenta. */
+const SHOWN: Record<Shown, (t: string, s?: NodeJS.WriteStream) => string> = { allow: c.green, degrade: c.yellow, intercept: c.magenta, block: c.red };
+
+/** Colour for an action in the feed (the action table's `shown`): blocking red, degrading yellow, interception magenta. */
 export function actionColour(action: string): (t: string, s?: NodeJS.WriteStream) => string {
-  if (action === "allow") return c.green;
-  if (action === "throttle" || action === "queue" || action === "truncate") return c.yellow;
-  if (action === "mitm" || action === "spoof") return c.magenta;
-  return c.red;
+  return SHOWN[shownAs(action)];
 }
 
 export function formatBytes(n: number): string {

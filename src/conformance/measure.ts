@@ -10,7 +10,7 @@ import type { Lab } from "../lab/lab.js";
 import { connectThroughSocks } from "../util/socks-client.js";
 import { sitePage } from "../world/pages.js";
 import { RelayClient } from "../relay/client.js";
-import { encodeQuery, replyAddresses } from "../resolver/wire.js";
+import { encodeQuery, replyAddresses } from "../dns/wire.js";
 import type { Service } from "../relay/protocol.js";
 
 export type Observed =

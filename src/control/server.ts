@@ -8,6 +8,7 @@ import type { Lab } from "../lab/lab.js";
 import type { LabEvent } from "../events/types.js";
 import { parseInstant } from "../util/time.js";
 import { OPENAPI } from "./openapi.js";
+import { HttpError } from "./http-error.js";
 import { story } from "./story.js";
 import { tryIt } from "./try.js";
 import { serveView } from "./view.js";
@@ -17,9 +18,7 @@ const HEARTBEAT_MS = 15_000;
 /** Bytes of events a stream's reader may leave unread before new ones are dropped for it. */
 const MAX_UNREAD = 8 << 20;
 
-export class HttpError extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
-}
+export { HttpError };
 
 export interface ControlStats { requests: number; badRequests: number; unauthorized: number; streams: number; droppedEvents: number }
 

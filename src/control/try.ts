@@ -4,7 +4,7 @@ import type { Lab } from "../lab/lab.js";
 import type { LabEvent } from "../events/types.js";
 import { dnsEndpoint, dnsQuery, labCaName, measureService, measureUrl } from "../conformance/measure.js";
 import type { Service } from "../relay/protocol.js";
-import { HttpError } from "./server.js";
+import { HttpError } from "./http-error.js";
 
 const SERVICES = new Set(["whatsapp", "viber", "sms"]);
 

@@ -2,17 +2,28 @@
 // event a flow: at connect time on what a packet filter sees (address, port: IP-level rules
 // act before any payload, as in the kernel), then on the client's first bytes as the
 // profile's DPI reads them (first segment only, or reassembled up to a limit).
+//
+// intercept() runs the stages in order; each either ends the flow or hands it on:
+//   residual  a recent trigger still blocks this client -> server pair
+//   connect   address and port judged (what the action table's `connect` column says)
+//   upstream  opened first when the destination is not the lab world's origin
+//   payload   the first bytes read as the DPI reads them, classified, judged
+//   server    (dpi.direction server/both) the server's first bytes judged too
+//   enact     the action table's `stream` column: pass (hand over or splice), throttle,
+//             MITM, reset, close, page, alert, or silence
 import { TLSSocket, connect as tlsConnect } from "node:tls";
 import type { Socket } from "node:net";
-import type { LabContext } from "../lab/context.js";
+import type { LabContext } from "../runtime/context.js";
+import { account, judge, type EventFields } from "../runtime/judge.js";
 import type { Action, Dpi } from "../profile/model.js";
+import { DEFAULT_DPI } from "../profile/model.js";
+import { assertNever, connectEnactment, streamEnactment } from "../profile/actions.js";
 import type { Observation, Verdict } from "../policy/types.js";
 import { identityOf } from "../pki/sign.js";
 import { classify, type Classified } from "./classify.js";
 import { ResidualTable } from "./residual.js";
 import { ThrottleStream } from "./throttle.js";
 import { LoopError, type Destination, type Upstream } from "./upstream.js";
-import { DEFAULT_DPI } from "../profile/model.js";
 import { PerRequest } from "./per-request.js";
 
 export type EntryKind = "http-proxy" | "socks" | "transparent";
@@ -31,8 +42,6 @@ export interface InterceptStats {
   byKind: Record<string, number>;
 }
 
-/** Actions that end a flow at connect time (before any payload). */
-const CONNECT_TERMINAL = new Set(["drop", "rst", "fin", "shutdown", "outage", "reject", "queue", "tls-alert", "blockpage"]);
 const DEFAULT_HOLD_MS = 120_000;
 const MAX_HELD = 10_000;
 /** A client that sends nothing this long is judged on address and port alone (server-speaks-first protocols). */
@@ -40,6 +49,25 @@ const SILENT_CLIENT_MS = 1000;
 const IDLE_FLOW_MS = 300_000;
 /** How long a server-direction DPI waits for the server's first bytes before letting the flow be. */
 const SERVER_WAIT_MS = 5000;
+
+type Throttle = Extract<Action, { type: "throttle" }>;
+type Mitm = Extract<Action, { type: "mitm" }>;
+
+/** One client connection on its way through the stages. */
+interface Flow {
+  socket: Socket;
+  dst: Destination;
+  network: string;
+  id: string;
+  client: { ip: string; port: number };
+  entry: EntryKind;
+  hooks: EntryHooks;
+  initial: Buffer | undefined;
+  /** The destination's messaging service (world data), if any. */
+  service: string | undefined;
+  base: Observation;
+  up?: Socket | undefined;
+}
 
 /** The first chunk `s` receives (empty after `ms`), leaving the socket paused. */
 function firstChunk(s: Socket, ms: number): Promise<Buffer> {
@@ -84,131 +112,207 @@ export class Interceptor {
    * already read from the client (a rewritten HTTP request head).
    */
   async intercept(socket: Socket, dst: Destination, network: string, opts: { entry: EntryKind; hooks?: EntryHooks; initial?: Buffer }): Promise<void> {
+    const f = this.begin(socket, dst, network, opts);
+    if (this.residualStage(f) || this.connectStage(f)) return;
+    if (!(await this.upstreamStage(f))) return;
+    f.hooks.established();
+    const first = await this.readFirst(socket, f.initial);
+    if (socket.destroyed) { f.up?.destroy(); return; }
+    const { verdict, c } = this.payloadStage(f, first);
+    if (this.perRequestStage(f, verdict, c, first)) return;
+    if (streamEnactment(verdict.action) === "pass" && this.dpi().direction !== "client") return this.serverStage(f, first, c);
+    return this.enact(f, verdict.action, first, c);
+  }
+
+  private begin(socket: Socket, dst: Destination, network: string, opts: { entry: EntryKind; hooks?: EntryHooks; initial?: Buffer }): Flow {
     this.stats.flows++;
-    const flow = `tcp:${process.pid}:${++this.seq}`;
-    const clientIp = (socket.remoteAddress ?? "").replace(/^::ffff:/, "");
-    const clientPort = socket.remotePort ?? 0;
-    const client = `${clientIp}:${clientPort}`;
-    const hooks = opts.hooks ?? { established: () => undefined, refused: (how: "rst" | "drop") => { if (how === "rst") socket.resetAndDestroy(); } };
     socket.on("error", () => socket.destroy());
-    // A messaging service's endpoint (world data): `service` rules judge the flow here, at the network level.
     const service = this.upstream.serviceOf(dst);
-    const base: Observation = { ip: dst.ip, port: dst.port, transport: "tcp", flow, ...(service ? { service } : {}) };
-    const atAddress = { ip: dst.ip, port: dst.port, ...(service ? { service } : {}) };
-    const event = (verdict: Verdict, observation: Record<string, unknown>, detail: Record<string, unknown>): void => {
-      if (!this.lab.events.wanted) return this.lab.events.count(verdict.action.type, network);
-      this.lab.events.record({
-        labTime: this.lab.clock.now(), component: "interceptor", network, client, flow,
-        observation: { ...(dst.host ? { host: dst.host } : {}), ...observation, entry: opts.entry },
-        action: verdict.action.type, rule: verdict.rule, profile: verdict.profile, seed: verdict.seed, detail,
-      });
+    const id = `tcp:${process.pid}:${++this.seq}`;
+    return {
+      socket, dst, network, id, entry: opts.entry, initial: opts.initial, service,
+      client: { ip: (socket.remoteAddress ?? "").replace(/^::ffff:/, ""), port: socket.remotePort ?? 0 },
+      hooks: opts.hooks ?? { established: () => undefined, refused: (how) => { if (how === "rst") socket.resetAndDestroy(); } },
+      // A messaging service's endpoint (world data): `service` rules judge the flow here, at the network level.
+      base: { ip: dst.ip, port: dst.port, transport: "tcp", flow: id, ...(service ? { service } : {}) },
     };
+  }
 
-    // Residual blocking: a recent trigger still blocks this client -> server pair.
-    const residual = this.residual.check(clientIp, clientPort, dst.ip, dst.port, Date.now());
-    if (residual) {
-      this.stats.residualHits++;
-      event(residual, atAddress, { residual: true });
-      return this.refuseAtConnect(residual.action, hooks, socket);
-    }
+  /** The event fields of a decision on this flow (built only when someone reads events). */
+  private fields(f: Flow, observation: Record<string, unknown>, detail: Record<string, unknown>): () => EventFields {
+    return () => ({
+      component: "interceptor", client: `${f.client.ip}:${f.client.port}`, flow: f.id,
+      observation: { ...(f.dst.host ? { host: f.dst.host } : {}), ...observation, entry: f.entry }, detail,
+    });
+  }
 
-    const atConnect = this.lab.policy.decide(base, this.lab.clock.now(), network);
-    if (CONNECT_TERMINAL.has(atConnect.action.type)) {
-      this.stats.judgedAtConnect++;
-      event(atConnect, atAddress, { stage: "connect" });
-      this.residual.trigger(atConnect, clientIp, clientPort, dst.ip, dst.port, Date.now());
-      return this.refuseAtConnect(atConnect.action, hooks, socket);
-    }
+  private atAddress(f: Flow): Record<string, unknown> {
+    return { ip: f.dst.ip, port: f.dst.port, ...(f.service ? { service: f.service } : {}) };
+  }
 
-    // In the lab world the origin always answers, so the way upstream is opened only for flows
-    // the DPI lets through (a blocked flow costs the origin nothing). Towards the internet it is
-    // opened first, as a proxy would, so that an unreachable server fails the CONNECT itself.
-    const open = async (): Promise<Socket | undefined> => {
-      let s: Socket;
-      try {
-        s = this.upstream.connect(dst, { ip: clientIp, port: clientPort });
-      } catch (err) {
-        if (err instanceof LoopError) this.stats.loopRefused++;
-        return undefined;
-      }
-      const ok = await new Promise<boolean>((resolve) => {
-        s.once("connect", () => resolve(true));
-        s.once("error", () => resolve(false));
-      });
-      if (!ok) { this.stats.upstreamErrors++; s.destroy(); return undefined; }
-      s.on("error", () => { s.destroy(); socket.destroy(); });
-      return s;
-    };
-    let up: Socket | undefined;
-    if (!this.upstream.lazyFor(dst)) {
-      up = await open();
-      if (!up) { hooks.refused("rst"); return; }
-    }
-    hooks.established();
+  private trigger(f: Flow, v: Verdict): void {
+    if (v.residual && v.action.type !== "allow") this.residual.trigger(v, f.client.ip, f.client.port, f.dst.ip, f.dst.port, Date.now());
+  }
 
-    const first = await this.readFirst(socket, opts.initial);
-    if (socket.destroyed) { up?.destroy(); return; }
-    const c = classify(first, true);
-    this.stats.byKind[c.kind === "other" ? c.protocol : c.kind] = (this.stats.byKind[c.kind === "other" ? c.protocol : c.kind] ?? 0) + 1;
-    // Which direction's payload the DPI matches keywords against (dpi.direction).
-    const direction = this.dpi().direction;
-    const obs: Observation = { ...base, ...observe(c), ...(first.length && direction !== "server" ? { payload: first } : {}) };
-    const verdict = this.lab.policy.decide(obs, this.lab.clock.now(), network);
-    const { payload: _p, flow: _f, ...logged } = obs;
-    event(verdict, logged as Record<string, unknown>, { stage: "payload", bytes: first.length });
-    if (verdict.residual && verdict.action.type !== "allow") this.residual.trigger(verdict, clientIp, clientPort, dst.ip, dst.port, Date.now());
-    if (verdict.action.type === "allow" && c.kind === "http" && c.http.host !== undefined && this.lab.policy.hasUrlRules(c.http.host)) {
-      up?.destroy();
-      this.perRequest.take(socket, first, { dst, network, client, flow, entry: opts.entry, hold: (s) => this.hold(s) });
-      return;
-    }
-    const t = verdict.action.type;
-    if (t === "allow" && direction !== "client") {
-      // The box also reads the server's first bytes: judge them before they reach the client.
-      up ??= await open();
-      if (!up) { socket.destroy(); return; }
-      if (first.length) up.write(first);
-      const reply = await firstChunk(up, SERVER_WAIT_MS);
-      const { payload: _p2, flow: _f2, ...seen } = obs;
-      const onReply = this.lab.policy.decide({ ...obs, payload: reply }, this.lab.clock.now(), network);
-      if (onReply.rule) event(onReply, { ...seen, direction: "server" } as Record<string, unknown>, { stage: "server", bytes: reply.length });
-      if (onReply.residual && onReply.action.type !== "allow") this.residual.trigger(onReply, clientIp, clientPort, dst.ip, dst.port, Date.now());
-      const a = onReply.action;
-      if (a.type === "allow" || a.type === "throttle" || a.type === "mitm") {
-        if (reply.length) socket.write(reply);
-        this.enact(a.type === "mitm" ? { type: "allow" } : a, socket, up, Buffer.alloc(0), c, dst);
-      } else {
-        up.destroy();
-        this.enact(a, socket, undefined, first, c, dst);
-      }
-      return;
-    }
-    // An allowed flow needs no more of the censor: in the lab world, hand it to the relay (a
-    // messaging service's chat endpoint, not TLS or HTTP) or to the origin.
-    if (t === "allow" && !up && c.kind === "other" && this.upstream.toRelay(socket, dst, network, first)) {
-      this.stats.toRelay++;
-      return;
-    }
-    if (t === "allow" && !up && this.upstream.handOver(socket, dst, { ip: clientIp, port: clientPort }, first)) {
-      this.stats.handedOver++;
-      return;
-    }
-    if (t === "allow" || t === "throttle" || t === "mitm") {
-      up ??= await open();
-      if (!up) { socket.destroy(); return; }
-      this.enact(verdict.action, socket, up, first, c, dst);
-    } else {
-      up?.destroy();
-      this.enact(verdict.action, socket, undefined, first, c, dst);
+  /** Residual blocking: a recent trigger still blocks this client -> server pair. True when the flow ended here. */
+  private residualStage(f: Flow): boolean {
+    const residual = this.residual.check(f.client.ip, f.client.port, f.dst.ip, f.dst.port, Date.now());
+    if (!residual) return false;
+    this.stats.residualHits++;
+    // Not judged again: the table's verdict stands.
+    account(this.lab.events, residual, f.network, this.lab.clock.now(), this.fields(f, this.atAddress(f), { residual: true }));
+    this.refuseAtConnect(f, residual.action);
+    return true;
+  }
+
+  /** Address and port, as a packet filter sees them. True when the flow ended here. */
+  private connectStage(f: Flow): boolean {
+    const atConnect = judge(this.lab, f.base, f.network);
+    if (connectEnactment(atConnect.action) === "pass") return false;
+    this.stats.judgedAtConnect++;
+    account(this.lab.events, atConnect, f.network, this.lab.clock.now(), this.fields(f, this.atAddress(f), { stage: "connect" }));
+    this.trigger(f, atConnect);
+    this.refuseAtConnect(f, atConnect.action);
+    return true;
+  }
+
+  private refuseAtConnect(f: Flow, a: Action): void {
+    const how = connectEnactment(a);
+    switch (how) {
+      case "silence":
+        f.hooks.refused("drop");
+        return this.hold(f.socket, a.type === "drop" ? a.timeoutMs : undefined);
+      case "reset": case "pass": // a verdict that passes cannot end a flow here; answered as a refusal if it did
+        return f.hooks.refused("rst");
+      default:
+        return assertNever(how, "connect enactment");
     }
   }
 
-  private refuseAtConnect(a: Action, hooks: EntryHooks, socket: Socket): void {
-    if (a.type === "rst" || a.type === "reject" || a.type === "fin" || (a.type === "outage" && a.mode === "refuse")) hooks.refused("rst");
-    else if (a.type === "drop" || a.type === "shutdown" || a.type === "outage" || a.type === "queue") {
-      hooks.refused("drop");
-      this.hold(socket, a.type === "drop" ? a.timeoutMs : undefined);
-    } else hooks.refused("rst");
+  /**
+   * In the lab world the origin always answers, so the way upstream is opened only for flows
+   * the DPI lets through (a blocked flow costs the origin nothing). Elsewhere it is opened
+   * first, as a proxy would, so that an unreachable server fails the CONNECT itself.
+   */
+  private async upstreamStage(f: Flow): Promise<boolean> {
+    if (this.upstream.lazyFor(f.dst)) return true;
+    f.up = await this.open(f);
+    if (!f.up) { f.hooks.refused("rst"); return false; }
+    return true;
+  }
+
+  private async open(f: Flow): Promise<Socket | undefined> {
+    let s: Socket;
+    try {
+      s = this.upstream.connect(f.dst, f.client);
+    } catch (err) {
+      if (err instanceof LoopError) this.stats.loopRefused++;
+      return undefined;
+    }
+    const ok = await new Promise<boolean>((resolve) => {
+      s.once("connect", () => resolve(true));
+      s.once("error", () => resolve(false));
+    });
+    if (!ok) { this.stats.upstreamErrors++; s.destroy(); return undefined; }
+    s.on("error", () => { s.destroy(); f.socket.destroy(); });
+    return s;
+  }
+
+  /** The client's first bytes, classified and judged (one event for the flow). */
+  private payloadStage(f: Flow, first: Buffer): { verdict: Verdict; c: Classified } {
+    const c = classify(first, true);
+    const kind = c.kind === "other" ? c.protocol : c.kind;
+    this.stats.byKind[kind] = (this.stats.byKind[kind] ?? 0) + 1;
+    // Which direction's payload the DPI matches keywords against (dpi.direction).
+    const obs: Observation = { ...f.base, ...observe(c), ...(first.length && this.dpi().direction !== "server" ? { payload: first } : {}) };
+    const { payload: _p, flow: _f, ...logged } = obs;
+    const verdict = judge(this.lab, obs, f.network, this.fields(f, logged as Record<string, unknown>, { stage: "payload", bytes: first.length }));
+    this.trigger(f, verdict);
+    return { verdict, c };
+  }
+
+  /** An allowed HTTP flow to a host with URL-path rules: every request is judged (per-request.ts). */
+  private perRequestStage(f: Flow, verdict: Verdict, c: Classified, first: Buffer): boolean {
+    if (verdict.action.type !== "allow" || c.kind !== "http" || c.http.host === undefined || !this.lab.policy.hasUrlRules(c.http.host)) return false;
+    f.up?.destroy();
+    this.perRequest.take(f.socket, first, { dst: f.dst, network: f.network, client: `${f.client.ip}:${f.client.port}`, flow: f.id, entry: f.entry, hold: (s) => this.hold(s) });
+    return true;
+  }
+
+  /** The box also reads the server's first bytes: judged before they reach the client. */
+  private async serverStage(f: Flow, first: Buffer, c: Classified): Promise<void> {
+    f.up ??= await this.open(f);
+    if (!f.up) { f.socket.destroy(); return; }
+    if (first.length) f.up.write(first);
+    const reply = await firstChunk(f.up, SERVER_WAIT_MS);
+    const obs: Observation = { ...f.base, ...observe(c), payload: reply };
+    const onReply = judge(this.lab, obs, f.network);
+    const { payload: _p, flow: _f, ...seen } = obs;
+    if (onReply.rule) account(this.lab.events, onReply, f.network, this.lab.clock.now(), this.fields(f, { ...seen, direction: "server" }, { stage: "server", bytes: reply.length }));
+    this.trigger(f, onReply);
+    const how = streamEnactment(onReply.action);
+    if (how === "pass" || how === "throttle" || how === "mitm") {
+      if (reply.length) f.socket.write(reply);
+      // The server's side is already read: a MITM has nothing left to intercept.
+      return this.enact(f, how === "mitm" ? { type: "allow" } : onReply.action, Buffer.alloc(0), c);
+    }
+    f.up.destroy();
+    f.up = undefined;
+    return this.enact(f, onReply.action, first, c);
+  }
+
+  /** The verdict on the stream, as the action table's `stream` column says. */
+  private enact(f: Flow, a: Action, first: Buffer, c: Classified): void {
+    const how = streamEnactment(a);
+    const { socket } = f;
+    switch (how) {
+      case "pass": return void this.pass(f, first, c);
+      case "throttle": return void this.withUpstream(f, (up) => this.splice(socket, up, first, a as Throttle));
+      case "mitm":
+        if (c.kind !== "tls") return void this.withUpstream(f, (up) => this.splice(socket, up, first));
+        return void this.withUpstream(f, (up) => this.mitm(socket, up, first, c.hello.sni ?? f.dst.host ?? f.dst.ip, a as Mitm));
+      case "reset": f.up?.destroy(); socket.resetAndDestroy(); return;
+      case "close": f.up?.destroy(); socket.end(); return;
+      case "page":
+        f.up?.destroy();
+        if (c.kind !== "http" || a.type !== "blockpage") { socket.resetAndDestroy(); return; } // no page over TLS: a reset
+        socket.end(blockPage(a));
+        return;
+      case "alert":
+        f.up?.destroy();
+        socket.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, (a.type === "tls-alert" ? a.alert : 40) & 0xff]));
+        return;
+      case "silence":
+        f.up?.destroy();
+        return this.hold(socket, a.type === "drop" ? a.timeoutMs : undefined);
+      default:
+        return assertNever(how, "stream enactment");
+    }
+  }
+
+  /**
+   * An allowed flow needs no more of the censor: in the lab world it is handed to the relay (a
+   * messaging service's chat endpoint, not TLS or HTTP) or to the origin; else it is spliced.
+   */
+  private async pass(f: Flow, first: Buffer, c: Classified): Promise<void> {
+    if (!f.up) {
+      const service = c.kind === "other" ? this.upstream.chatOf(f.dst) : undefined;
+      if (service) {
+        this.stats.toRelay++;
+        return this.upstream.toRelay(f.socket, f.network, service, first);
+      }
+      if (this.upstream.handOver(f.socket, { client: f.client, dst: f.dst, network: f.network }, first)) {
+        this.stats.handedOver++;
+        return;
+      }
+    }
+    await this.withUpstream(f, (up) => this.splice(f.socket, up, first));
+  }
+
+  private async withUpstream(f: Flow, then: (up: Socket) => void): Promise<void> {
+    f.up ??= await this.open(f);
+    if (!f.up) { f.socket.destroy(); return; }
+    then(f.up);
   }
 
   /** Reads the client's first bytes as the DPI would see them. */
@@ -251,35 +355,6 @@ export class Interceptor {
     });
   }
 
-  /** `up` is open for allow, throttle and mitm, and absent for the blocking actions. */
-  private enact(a: Action, socket: Socket, up: Socket | undefined, first: Buffer, c: Classified, dst: Destination): void {
-    switch (a.type) {
-      case "allow":
-        return this.splice(socket, up!, first);
-      case "throttle":
-        return this.splice(socket, up!, first, a);
-      case "rst":
-        socket.resetAndDestroy();
-        return;
-      case "fin":
-        socket.end();
-        return;
-      case "blockpage":
-        if (c.kind !== "http") { socket.resetAndDestroy(); return; } // no page over TLS: a reset
-        socket.end(blockPage(a));
-        return;
-      case "tls-alert":
-        socket.end(Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, a.alert & 0xff]));
-        return;
-      case "mitm":
-        if (c.kind !== "tls") return this.splice(socket, up!, first);
-        void this.mitm(socket, up!, first, c.hello.sni ?? dst.host ?? dst.ip, a);
-        return;
-      default: // drop, shutdown, outage, reject, queue: silence
-        this.hold(socket, a.type === "drop" ? a.timeoutMs : undefined);
-    }
-  }
-
   /** Silence: the client's bytes go nowhere until it gives up (bounded by a timeout). */
   private hold(socket: Socket, timeoutMs = DEFAULT_HOLD_MS): void {
     if (this.heldSockets.size >= MAX_HELD) { socket.destroy(); return; }
@@ -297,7 +372,7 @@ export class Interceptor {
     });
   }
 
-  private splice(socket: Socket, up: Socket, first: Buffer, throttle?: Extract<Action, { type: "throttle" }>): void {
+  private splice(socket: Socket, up: Socket, first: Buffer, throttle?: Throttle): void {
     if (first.length) up.write(first);
     // Idle flows are closed after a while, as a stateful middlebox forgets them.
     socket.setTimeout(IDLE_FLOW_MS, () => { this.stats.idleClosed++; socket.destroy(); up.destroy(); });
@@ -322,7 +397,7 @@ export class Interceptor {
   }
 
   /** Terminates the client's TLS with a leaf of the profile's CA, copying the origin's subject. */
-  private async mitm(socket: Socket, up: Socket, first: Buffer, name: string, a: Extract<Action, { type: "mitm" }>): Promise<void> {
+  private async mitm(socket: Socket, up: Socket, first: Buffer, name: string, a: Mitm): Promise<void> {
     this.stats.mitm++;
     const upTls = tlsConnect({ socket: up, servername: name.replace(/\.$/, ""), rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
     const ok = await new Promise<boolean>((resolve) => {
@@ -354,7 +429,8 @@ function observe(c: Classified): Partial<Observation> {
     case "http": return { protocol: "http", method: c.http.method, path: c.http.path, ...(c.http.host !== undefined ? { host: c.http.host } : {}), fingerprints: c.fingerprints };
     case "tls": return { protocol: "tls", ...(c.hello.sni !== undefined ? { sni: c.hello.sni } : {}), alpn: c.hello.alpn, fingerprints: c.fingerprints };
     case "other": return { protocol: c.protocol, fingerprints: c.fingerprints };
-    default: return {};
+    case "partial": return {};
+    default: return assertNever(c, "classification");
   }
 }
 

@@ -4,8 +4,10 @@
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { createProxyServer } from "http-proxy-3";
-import type { LabContext } from "../lab/context.js";
+import type { LabContext } from "../runtime/context.js";
 import type { Destination } from "./upstream.js";
+import { judge } from "../runtime/judge.js";
+import { assertNever, streamEnactment } from "../profile/actions.js";
 
 export interface RequestContext { dst: Destination; network: string; client: string; flow: string; entry: string; hold: (s: Socket) => void }
 
@@ -46,16 +48,16 @@ export class PerRequest {
     delete req.headers["proxy-authorization"];
     delete req.headers["proxy-connection"];
     const obs = { ip: ctx.dst.ip, port: ctx.dst.port, transport: "tcp" as const, protocol: "http", host: req.headers.host ?? ctx.dst.host ?? ctx.dst.ip, path, method: req.method ?? "GET", flow };
-    const verdict = this.lab.policy.decide(obs, this.lab.clock.now(), ctx.network);
     const { flow: _f, ...logged } = obs;
-    this.lab.events.record({
-      labTime: this.lab.clock.now(), component: "interceptor", network: ctx.network, client: ctx.client, flow,
-      observation: { ...logged, entry: ctx.entry }, action: verdict.action.type, rule: verdict.rule, profile: verdict.profile, seed: verdict.seed,
-      detail: { stage: "request" },
-    });
+    const verdict = judge(this.lab, obs, ctx.network, () => ({
+      component: "interceptor", client: ctx.client, flow, observation: { ...logged, entry: ctx.entry }, detail: { stage: "request" },
+    }));
     const a = verdict.action;
-    switch (a.type) {
-      case "allow": case "throttle": case "mitm": {
+    const how = streamEnactment(a);
+    switch (how) {
+      // Per-request mode forwards what the stream would carry; a throttle or MITM of the
+      // connection as a whole is the connection-level stage's business.
+      case "pass": case "throttle": case "mitm": {
         let target: string;
         try {
           target = this.target(ctx.dst);
@@ -66,12 +68,15 @@ export class PerRequest {
         this.proxy.web(req, res, { target });
         return;
       }
-      case "blockpage":
+      case "page":
+        if (a.type !== "blockpage") { req.socket.resetAndDestroy(); return; }
         res.writeHead(a.status, a.reason ?? "", { "Content-Type": "text/html; charset=utf-8", ...a.headers }).end(a.body);
         return;
-      case "rst": req.socket.resetAndDestroy(); return;
-      case "fin": req.socket.end(); return;
-      default: ctx.hold(req.socket);
+      case "reset": req.socket.resetAndDestroy(); return;
+      case "close": req.socket.end(); return;
+      // A TLS alert has no meaning inside plain HTTP: the request goes unanswered.
+      case "alert": case "silence": ctx.hold(req.socket); return;
+      default: assertNever(how, "stream enactment");
     }
   }
 }

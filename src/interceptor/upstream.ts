@@ -1,11 +1,17 @@
-// Where an allowed flow goes: in the lab world, the world's origin (with a PROXY line naming
-// the original destination); with --world internet, the real address. Never the lab itself.
+// Where a flow goes once the censor lets it through, as named routes:
+//   origin   the lab world's origin serves the address: an allowed flow is adopted in-process
+//            (the interceptor leaves the data path); a flow the lab keeps (throttle, MITM,
+//            per-request) connects to it, over loopback with a PROXY line naming the original
+//            destination, or (namespace mode) for real, through the world link;
+//   direct   a real connection to the destination (--world internet; the service subnets of
+//            gateway mode; addresses of the world namespace that the origin does not serve);
+//   refused  never: the lab's own host or listeners, or, in gateway mode, anything that is
+//            neither the lab world nor a service subnet.
+// A messaging service's chat endpoint is a fourth way: its flows go to the relay (chatOf).
 import { connect, isIP, type Socket } from "node:net";
 import type { World } from "../world/world.js";
 import { formatProxyHeader } from "../world/proxy-header.js";
-import type { OriginProcess } from "../world/origin-process.js";
-import type { RelayListener } from "../relay/listener.js";
-import type { Service } from "../relay/protocol.js";
+import type { ChatSink, FlowEnds, FlowSink } from "../runtime/flows.js";
 
 export interface Destination {
   /** The name the client asked for (explicit proxies), if any. */
@@ -14,103 +20,123 @@ export interface Destination {
   port: number;
 }
 
+export type Route =
+  | { name: "origin"; via: "loopback" | "routed" }
+  | { name: "direct" }
+  | { name: "refused"; why: string };
+
 /** The upstream refused a destination: the lab itself (loop guard) or, in gateway mode, outside the lab. */
 export class LoopError extends Error {}
 
-export class Upstream {
-  /** The lab's relay, for flows to the world's messaging endpoints (set once it listens). */
-  relay: RelayListener | undefined;
-
-  constructor(
-    private readonly world: World,
-    private readonly origin: { host: string; port: number } | undefined,
-    private readonly originProcess: OriginProcess | undefined,
-    private readonly own: () => { host: string; port: number }[],
-    /**
-     * Transparent mode: allowed flows to addresses the world's origin serves are handed to it
-     * (as in explicit mode: the interceptor leaves the data path); any other destination is
-     * connected to for real, so that what the world does not serve fails closed. Never one
-     * of the censor's own addresses.
-     */
-    private readonly routed?: {
-      ownAddresses: ReadonlySet<string>;
-      servedByOrigin: (ip: string) => boolean;
-      /** Gateway mode: the origin is on loopback here (PROXY line), not behind a route. */
-      originOnLoopback?: boolean;
-      /** Gateway mode: the only other destinations connected to for real. */
-      reachable?: (ip: string) => boolean;
-    },
-  ) {}
-
+export interface UpstreamOptions {
+  world: World;
+  /** The world's origin (lab world): its loopback address, and the sink that adopts allowed flows in-process. */
+  origin?: { address: () => { host: string; port: number }; sink: FlowSink };
+  /** The relay, for flows to the world's messaging chat endpoints (lab world). */
+  chat?: ChatSink;
+  /** The lab's own listeners (never a destination). */
+  own: () => { host: string; port: number }[];
   /**
-   * Lab world only: hands the client's connection to the origin, with the bytes already read
-   * and the original destination, so that the lab leaves the data path. False if it cannot.
+   * Namespace mode: the censor's own addresses, and which addresses the world's origin serves
+   * (the rest of the world namespace is connected to for real).
+   * Gateway mode adds `originOnLoopback` (the origin runs here) and `reachable` (the service subnets).
    */
-  handOver(socket: Socket, dst: Destination, client: { ip: string; port: number }, first: Buffer): boolean {
-    if (this.world.mode !== "lab" || !this.originProcess || (this.routed && !this.routed.servedByOrigin(dst.ip))) return false;
-    return this.originProcess.adopt(socket, { src: client.ip.replace(/^::ffff:/, ""), dst: dst.ip, srcPort: client.port, dstPort: dst.port }, first);
+  routed?: {
+    ownAddresses: ReadonlySet<string>;
+    servedByOrigin: (ip: string) => boolean;
+    originOnLoopback?: boolean;
+    reachable?: (ip: string) => boolean;
+  };
+}
+
+export class Upstream {
+  constructor(private readonly o: UpstreamOptions) {}
+
+  /** The route of a destination (see the top of this file). */
+  route(dst: Destination): Route {
+    const { world, routed } = this.o;
+    if (world.mode === "lab") {
+      if (!routed) return { name: "origin", via: "loopback" };
+      if (routed.servedByOrigin(dst.ip)) return { name: "origin", via: routed.originOnLoopback ? "loopback" : "routed" };
+    }
+    const why = this.guard(dst);
+    return why ? { name: "refused", why } : { name: "direct" };
+  }
+
+  /** Why the lab must never connect to `dst` (its own host, its listeners, outside a gateway's reach), or undefined. */
+  private guard(dst: Destination): string | undefined {
+    const local = dst.ip.startsWith("127.") || dst.ip === "::1" || dst.ip === "0.0.0.0" || dst.ip === "::";
+    if (local || this.o.routed?.ownAddresses.has(dst.ip) || this.o.own().some((o) => o.host === dst.ip && o.port === dst.port)) {
+      return `refusing to connect to ${dst.ip}:${dst.port}: the lab's own host (loop guard)`;
+    }
+    if (this.o.routed?.reachable && !this.o.routed.reachable(dst.ip)) {
+      return `refusing to connect to ${dst.ip}:${dst.port}: neither the lab world nor a service subnet (gateway mode)`;
+    }
+    return undefined;
+  }
+
+  /** The origin always answers, so a flow to it connects only once it is allowed. */
+  lazyFor(dst: Destination): boolean {
+    return this.route(dst).name === "origin";
+  }
+
+  /** Hands an allowed flow to the origin in-process (the interceptor leaves the data path); false when it is not the origin's. */
+  handOver(socket: Socket, ends: FlowEnds, first: Buffer): boolean {
+    if (!this.o.origin || this.route(ends.dst).name !== "origin") return false;
+    return this.o.origin.sink.adopt(socket, ends, first);
+  }
+
+  /** The messaging service whose chat endpoint `dst` is (lab world), if any. */
+  chatOf(dst: Destination): string | undefined {
+    if (this.o.world.mode !== "lab" || !this.o.chat) return undefined;
+    return this.o.world.chatEndpoint(dst, dst.port, "tcp");
+  }
+
+  /** Hands a chat flow to the relay. */
+  toRelay(socket: Socket, network: string, service: string, first: Buffer): void {
+    this.o.chat!.adoptChat(socket, network, service, first);
   }
 
   /** The messaging service a destination belongs to, if any (world data). */
   serviceOf(dst: Destination): string | undefined {
-    return this.world.serviceOf(dst);
-  }
-
-  /** Lab world only: hands a flow to a messaging service's chat endpoint over to the relay. */
-  toRelay(socket: Socket, dst: Destination, network: string, first: Buffer): boolean {
-    if (this.world.mode !== "lab" || !this.relay) return false;
-    const service = this.world.chatEndpoint(dst, dst.port, "tcp");
-    if (!service) return false;
-    this.relay.adopt(socket, network, service as Service, first);
-    return true;
+    return this.o.world.serviceOf(dst);
   }
 
   /** The address a destination name stands for in the world (for IP rules and the PROXY line). */
   resolve(host: string): string | undefined {
     if (isIP(host)) return host;
-    if (!this.world.exists(host)) return undefined;
-    const a = this.world.addresses(host);
+    if (!this.o.world.exists(host)) return undefined;
+    const a = this.o.world.addresses(host);
     return a.v4[0] ?? a.v6[0];
-  }
-
-  /** In the lab world the origin always accepts, so connecting can wait until a flow is allowed. */
-  lazyFor(dst: Destination): boolean {
-    return this.world.mode === "lab" && (!this.routed || this.routed.servedByOrigin(dst.ip));
   }
 
   /** The base URL per-request forwarding sends a destination's HTTP requests to. */
   httpTarget(dst: Destination): string {
-    if (this.viaOrigin(dst)) return `http://${this.origin!.host}:${this.origin!.port}`;
-    this.guard(dst);
+    const r = this.route(dst);
+    if (r.name === "refused") throw new LoopError(r.why);
+    if (r.name === "origin" && r.via === "loopback") {
+      const a = this.originAddress();
+      return `http://${a.host}:${a.port}`;
+    }
     return `http://${dst.ip.includes(":") ? `[${dst.ip}]` : dst.ip}:${dst.port}`;
   }
 
-  /** Loop guard: never this host (loopback, unspecified) nor one of the lab's own listeners. */
-  private guard(dst: Destination): void {
-    const local = dst.ip.startsWith("127.") || dst.ip === "::1" || dst.ip === "0.0.0.0" || dst.ip === "::";
-    if (local || this.routed?.ownAddresses.has(dst.ip) || this.own().some((o) => o.host === dst.ip && o.port === dst.port)) {
-      throw new LoopError(`refusing to connect to ${dst.ip}:${dst.port}: the lab's own host (loop guard)`);
-    }
-    if (this.routed?.reachable && !this.routed.reachable(dst.ip)) {
-      throw new LoopError(`refusing to connect to ${dst.ip}:${dst.port}: neither the lab world nor a service subnet (gateway mode)`);
-    }
+  private originAddress(): { host: string; port: number } {
+    if (!this.o.origin) throw new Error("the lab world has no origin server");
+    return this.o.origin.address();
   }
 
-  /** Whether a destination is reached through the origin's loopback listener (with a PROXY line). */
-  private viaOrigin(dst: Destination): boolean {
-    if (this.world.mode !== "lab") return false;
-    return !this.routed || (!!this.routed.originOnLoopback && this.routed.servedByOrigin(dst.ip));
-  }
-
+  /** A connection for a flow the lab stays in (throttled, intercepted, per-request, server-direction DPI). */
   connect(dst: Destination, client: { ip: string; port: number }): Socket {
-    if (this.viaOrigin(dst)) {
-      if (!this.origin) throw new Error("the lab world has no origin server");
-      const s = connect(this.origin.port, this.origin.host);
+    const r = this.route(dst);
+    if (r.name === "refused") throw new LoopError(r.why);
+    if (r.name === "origin" && r.via === "loopback") {
+      const a = this.originAddress();
+      const s = connect(a.port, a.host);
       s.setNoDelay(true);
       s.write(formatProxyHeader({ src: client.ip.replace(/^::ffff:/, ""), dst: dst.ip, srcPort: client.port, dstPort: dst.port }));
       return s;
     }
-    this.guard(dst);
     const s = connect(dst.port, dst.ip);
     s.setNoDelay(true);
     return s;

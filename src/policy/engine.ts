@@ -11,17 +11,17 @@
 // activated, rules in file order. An `allow` rule placed before a blocking rule is an
 // exception to it. No matching active rule: allow.
 import type { Profile, Rule, Window } from "../profile/model.js";
+import { MATCHER_NAMES, type MatcherName } from "../profile/matchers.js";
 import { CidrIndex } from "./cidr.js";
 import { KeywordIndex } from "./keywords.js";
 import { NameIndex, canonicalName } from "./names.js";
 import { ALLOW, type Observation, type Verdict } from "./types.js";
 import { windowActive, windowStableUntil } from "./windows.js";
 
-const M = {
-  domain: 1, host: 2, sni: 4, url: 8, keyword: 16, ip: 32, port: 64,
-  protocol: 128, fingerprint: 256, service: 512, all: 1024,
-} as const;
-type MatcherType = keyof typeof M;
+/** One bit per matcher (profile/matchers.ts declares them); a rule's mask must have all of its own. */
+const M = Object.fromEntries(MATCHER_NAMES.map((k, i) => [k, 1 << i])) as Record<MatcherName, number>;
+type MatcherType = MatcherName;
+if (MATCHER_NAMES.length > 16) throw new Error("the engine's per-rule mask (Uint16Array) holds 16 matchers");
 
 interface Compiled {
   rule: Rule;

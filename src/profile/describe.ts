@@ -2,6 +2,8 @@
 import { formatDuration } from "../util/duration.js";
 import { formatInstant } from "../util/time.js";
 import type { Action, Match, Window } from "./model.js";
+import { assertNever } from "./actions.js";
+import { MATCHERS, matchersOf, type MatcherName } from "./matchers.js";
 
 const SAMPLE = 3;
 
@@ -9,20 +11,21 @@ function names(list: string[]): string {
   return list.length <= SAMPLE ? list.join(", ") : `${list.slice(0, SAMPLE).join(", ")} and ${list.length - SAMPLE} more`;
 }
 
+/** The values of one matcher, as text (the matcher's name comes from its declaration). */
+const VALUES: { [K in MatcherName]: (v: NonNullable<Match[K]>) => string } = {
+  domain: names, host: names, sni: names,
+  url: (u) => names(u.map((x) => `${x.host}${x.path}`)),
+  keyword: (k) => `${names(k.patterns.map((p) => JSON.stringify(p)))}${k.ignoreCase ? " (any case)" : ""}`,
+  ip: names,
+  port: (p) => p.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(", "),
+  protocol: (p) => p.join(", "),
+  fingerprint: (f) => f.join(", "),
+  service: (s) => s.join(", "),
+  all: () => "",
+};
+
 export function describeMatch(m: Match): string {
-  const parts: string[] = [];
-  if (m.domain) parts.push(`DNS name ${names(m.domain)}`);
-  if (m.host) parts.push(`HTTP Host ${names(m.host)}`);
-  if (m.sni) parts.push(`TLS SNI ${names(m.sni)}`);
-  if (m.url) parts.push(`URL ${names(m.url.map((u) => `${u.host}${u.path}`))}`);
-  if (m.keyword) parts.push(`bytes ${names(m.keyword.patterns.map((p) => JSON.stringify(p)))}${m.keyword.ignoreCase ? " (any case)" : ""}`);
-  if (m.ip) parts.push(`address ${names(m.ip)}`);
-  if (m.port) parts.push(`port ${m.port.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(", ")}`);
-  if (m.protocol) parts.push(`protocol ${m.protocol.join(", ")}`);
-  if (m.fingerprint) parts.push(`fingerprint ${m.fingerprint.join(", ")}`);
-  if (m.service) parts.push(`service ${m.service.join(", ")}`);
-  if (m.all) parts.push("all traffic");
-  return parts.join(" and ");
+  return matchersOf(m).map((k) => `${MATCHERS[k].what} ${(VALUES[k] as (v: unknown) => string)(m[k])}`.trim()).join(" and ");
 }
 
 export function describeAction(a: Action): string {
@@ -42,7 +45,10 @@ export function describeAction(a: Action): string {
     case "mitm": return `mitm (CA ${a.ca})`;
     case "outage": return `outage (${a.mode})`;
     case "reject": return `reject "${a.error}"`;
-    default: return a.type;
+    case "allow": case "nxdomain": case "refused": case "servfail": case "empty": case "truncate":
+    case "rst": case "fin": case "shutdown": case "queue":
+      return a.type;
+    default: return assertNever(a, "action");
   }
 }
 

@@ -3,18 +3,14 @@
 // and validation (load.ts) adds the checks a schema cannot express (dates, time zones,
 // duplicate ids, seed references, list files) with file:line:col positions.
 import { z } from "zod";
+import { CONFIDENCE, ID } from "../seeds/schema.js";
+import { Duration, Probability } from "./values.js";
+import { FINGERPRINT_NAMES, PROTOCOLS, SERVICES } from "./vocabulary.js";
+import { MATCHER_NAMES, type MatcherName } from "./matchers.js";
+import { ACTION_NAMES, PARAM_ACTIONS, SIMPLE_ACTIONS } from "./actions.js";
 
-export const ID = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "ids are lower-case letters, digits, '.', '_' and '-'");
-const Duration = z.union([
-  z.number().nonnegative(),
-  z.string().regex(/^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d)?)+$/, 'a duration such as "90s", "15m", "2h" or "500ms"'),
-]);
-const Rate = z.union([
-  z.number().positive(),
-  z.string().regex(/^\d+(?:\.\d+)?\s*(?:bit|kbit|mbit|gbit|b|kb|mb|gb|bps|kbps|mbps|gbps)?(?:\/s)?$/i, 'a rate such as "64kbit", "16KB/s" or a number of bytes per second'),
-]);
-const Probability = z.number().min(0).max(1);
-export const CONFIDENCE = ["P", "O", "N", "S", "U"] as const;
+export { CONFIDENCE, ID };
+
 const Confidence = z.enum(CONFIDENCE);
 
 /** A list file: names (or addresses) loaded from disk, relative to the profile. */
@@ -35,8 +31,6 @@ const KeywordMatch = z.union([
 ]);
 const StrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 
-export const PROTOCOLS = ["tcp", "udp", "dns", "http", "tls", "quic", "ssh", "openvpn", "encrypted", "unknown"] as const;
-export const SERVICES = ["whatsapp", "viber", "sms", "telegram", "voice"] as const;
 
 export const MatchSchema = z
   .strictObject({
@@ -52,49 +46,15 @@ export const MatchSchema = z
     service: z.union([z.enum(SERVICES), z.array(z.enum(SERVICES)).min(1)]).optional(),
     /** Matches everything the rule's networks send (a shutdown). */
     all: z.literal(true).optional(),
-  })
-  .refine((m) => Object.values(m).some((v) => v !== undefined), { message: "match needs at least one matcher (domain, host, sni, url, keyword, ip, port, protocol, fingerprint, service or all)" });
+  } satisfies Record<MatcherName, z.ZodType>)
+  .refine((m) => Object.values(m).some((v) => v !== undefined), { message: `match needs at least one matcher (${MATCHER_NAMES.join(", ")})` });
 
-/** Actions written as a bare word. */
-export const SIMPLE_ACTIONS = [
-  "allow", "nxdomain", "refused", "servfail", "empty", "truncate", "drop", "rst", "fin",
-  "tls-alert", "throttle", "mitm", "shutdown", "outage", "reject", "queue",
-] as const;
+export { ACTION_NAMES, PARAM_ACTIONS, SIMPLE_ACTIONS };
 
-const IpAddressList = z.array(z.string().min(1)).min(1);
-/** Actions written as a one-key map with parameters. */
-export const PARAM_ACTIONS = {
-  spoof: z.union([IpAddressList, z.strictObject({ addresses: IpAddressList, ttl: z.number().int().min(0).optional() })]),
-  blockpage: z.strictObject({
-    status: z.number().int().min(100).max(599).optional(),
-    reason: z.string().optional(),
-    headers: z.record(z.string(), z.string()).optional(),
-    body: z.string().optional(),
-    /** Shorthand for a redirect: sets Location (status defaults to 302). */
-    location: z.string().optional(),
-  }),
-  drop: z.strictObject({ timeout: Duration.optional() }),
-  "tls-alert": z.strictObject({ alert: z.union([z.number().int().min(0).max(255), z.string()]).optional() }),
-  throttle: z.strictObject({
-    rate: Rate.optional(),
-    delay: Duration.optional(),
-    loss: Probability.optional(),
-    stall: Duration.optional(),
-    afterBytes: z.number().int().min(0).optional(),
-  }),
-  mitm: z.strictObject({ ca: z.string().min(1), copySubject: z.boolean().optional() }),
-  outage: z.strictObject({ mode: z.enum(["refuse", "silent"]).optional() }),
-  reject: z.strictObject({ error: z.string().optional(), status: z.number().int().optional() }),
-  queue: z.strictObject({ maxMessages: z.number().int().positive().optional() }),
-  truncate: z.strictObject({}),
-  shutdown: z.strictObject({}),
-} as const;
-export type ParamActionName = keyof typeof PARAM_ACTIONS;
-export const ACTION_NAMES = [...new Set<string>([...SIMPLE_ACTIONS, ...Object.keys(PARAM_ACTIONS)])].sort();
-
+/** An action: a bare word, or a one-key map of its parameters; both derived from the action table (actions.ts). */
 export const ActionSchema = z.union([
-  z.enum(SIMPLE_ACTIONS),
-  ...Object.entries(PARAM_ACTIONS).map(([name, params]) => z.strictObject({ [name]: params })),
+  z.enum(SIMPLE_ACTIONS as [string, ...string[]]),
+  ...Object.entries(PARAM_ACTIONS).map(([name, params]) => z.strictObject({ [name]: params as z.ZodType })),
 ] as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]]);
 
 export const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
@@ -208,5 +168,4 @@ export type DpiDoc = z.infer<typeof DpiSchema>;
 export type ExpectDoc = z.infer<typeof ExpectSchema>;
 export type ListFileDoc = z.infer<typeof ListFile>;
 
-/** Named fingerprints the interceptor's classifier reports; "ja3:<md5>" and "ja4:<id>" are also accepted. */
-export const FINGERPRINT_NAMES = ["tor-2012", "tor-sni", "openvpn", "ssh", "fully-encrypted", "http", "tls"] as const;
+export { FINGERPRINT_NAMES, PROTOCOLS, SERVICES };

@@ -1,7 +1,7 @@
 // The documented record of a country as one sequence: each seed event (what happened, when,
 // how sure we are, the sources) with the profiles that replay it. Used by `chokepoint
 // timeline` and to generate docs/regimes.md.
-import { loadSeedCatalog } from "../lab/profiles.js";
+import { loadSeedCatalog } from "../profile/select.js";
 import { scanProfiles, type ProfileSummary } from "../profile/catalog.js";
 import type { Seed } from "../seeds/catalog.js";
 

@@ -6,9 +6,10 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer as createHttpServer, type IncomingMessage } from "node:http";
 import { createServer, isIP, type Server, type Socket } from "node:net";
 import { WebSocketServer, type WebSocket } from "ws";
-import { ListenError, bindUdp, listenTcp } from "../lab/listen.js";
+import { ListenError, bindUdp, listenTcp } from "../runtime/listen.js";
 import { MAX_FRAME, type RelayFrame, type Service } from "./protocol.js";
 import type { Relay, Session, SessionTransport } from "./relay.js";
+import type { ChatSink } from "../runtime/flows.js";
 
 /** A client that reads this far behind gets no more deliveries until it catches up. */
 const BACKLOG_BYTES = 1 << 20;
@@ -63,7 +64,7 @@ class UdpSession implements Session {
   close(): void { if (!this.gone) { this.gone = true; this.onClose(); } }
 }
 
-export class RelayListener {
+export class RelayListener implements ChatSink {
   private tcp: Server | undefined;
   private udp: UdpSocket | undefined;
   /** Transparent mode: UDP sockets the censor sends a service's chat datagrams to (by DNAT). */
@@ -124,6 +125,10 @@ export class RelayListener {
    * A flow the interceptor let through to a messaging endpoint of the world (network from the
    * path, service from the endpoint). `first`: bytes already read from the client.
    */
+  adoptChat(socket: Socket, network: string, service: string, first: Buffer): void {
+    this.adopt(socket, network, service as Service, first);
+  }
+
   adopt(socket: Socket, network: string, service: Service, first: Buffer): void {
     if (first.length) socket.unshift(first);
     socket.on("error", () => socket.destroy());

@@ -14,10 +14,12 @@
 //   rst / fin        the sender's connection is cut; any other blocking action: silence.
 // On the delivery leg every blocking action holds the message for the recipient (a real
 // service keeps undelivered messages) until a later judgement lets it through.
-import type { LabContext } from "../lab/context.js";
+import type { LabContext } from "../runtime/context.js";
 import type { Action } from "../profile/model.js";
 import type { Verdict } from "../policy/types.js";
 import { draw } from "../policy/engine.js";
+import { assertNever, messageEnactment } from "../profile/actions.js";
+import { account } from "../runtime/judge.js";
 import { parseFrame, type ClientFrame, type ErrorCode, type RelayFrame, type Service } from "./protocol.js";
 
 export type SessionTransport = "tcp" | "websocket" | "udp";
@@ -211,9 +213,10 @@ export class Relay {
     const verdict = this.judge(msg, msg.network);
     const a = verdict.action;
     const event = (status: string, extra: Record<string, unknown> = {}): void => this.record(msg, "submit", msg.network, msg.client, verdict, { status, ...extra });
-    switch (a.type) {
+    const how = messageEnactment(a);
+    switch (how) {
       case "outage":
-        if (a.mode === "silent") {
+        if (a.type === "outage" && a.mode === "silent") {
           this.stats.swallowed++;
           event("swallowed");
           return { status: "accepted", id: msg.rid };
@@ -221,12 +224,14 @@ export class Relay {
         this.stats.unavailable++;
         event("unavailable");
         return { status: "error", code: "unavailable", message: `${msg.via}: service unavailable` };
-      case "reject":
+      case "reject": {
+        const r = a.type === "reject" ? a : { error: "rejected", status: undefined };
         this.stats.rejected++;
-        event("rejected", { error: a.error });
-        return { status: "error", code: "rejected", message: a.error, ...(a.status !== undefined ? { httpStatus: a.status } : {}) };
+        event("rejected", { error: r.error });
+        return { status: "error", code: "rejected", message: r.error, ...(r.status !== undefined ? { httpStatus: r.status } : {}) };
+      }
       case "queue": {
-        const max = a.maxMessages ?? 10_000;
+        const max = (a.type === "queue" ? a.maxMessages : undefined) ?? 10_000;
         if (this.queued.length >= max || this.held >= (this.opts.maxHeld ?? 100_000)) {
           this.stats.queueFull++;
           event("queue-full");
@@ -241,16 +246,19 @@ export class Relay {
         this.scheduleSweep();
         return { status: "queued", id: msg.rid };
       }
-      case "rst": case "fin":
+      case "cut":
         this.stats.cut++;
         event("cut");
         return { status: "cut", code: a.type === "rst" ? "rejected" : "unavailable" };
-      case "drop": case "shutdown": case "tls-alert": case "nxdomain": case "refused": case "servfail": case "empty": case "truncate":
+      case "silence":
         this.stats.swallowed++;
         event("silent");
         return { status: "silent" };
+      case "deliver": case "throttle":
+        break; // the service takes it
+      default:
+        return assertNever(how, "message enactment");
     }
-    // allow, throttle (and HTTP-only actions, meaningless here): the service takes it.
     const known = this.numbers.get(msg.to);
     if (!known) {
       this.stats.unknownNumber++;
@@ -368,13 +376,10 @@ export class Relay {
   }
 
   private record(msg: Message, leg: "submit" | "deliver", network: string, client: string, verdict: Verdict, detail: Record<string, unknown>): void {
-    const events = this.lab.events;
-    if (!events.wanted) return events.count(verdict.action.type, network);
-    events.record({
-      labTime: this.lab.clock.now(), component: "relay", network, client, flow: `msg:${msg.rid}`,
-      observation: { service: msg.via, from: msg.from, to: msg.to, bytes: msg.bytes, leg },
-      action: verdict.action.type, rule: verdict.rule, profile: verdict.profile, seed: verdict.seed, detail,
-    });
+    account(this.lab.events, verdict, network, this.lab.clock.now(), () => ({
+      component: "relay", client, flow: `msg:${msg.rid}`,
+      observation: { service: msg.via, from: msg.from, to: msg.to, bytes: msg.bytes, leg }, detail,
+    }));
   }
 
   /** Re-judges what is held: queued submissions, and messages waiting for their recipient. */
@@ -436,9 +441,10 @@ export class Relay {
   }
 }
 
-/** Whether an action keeps a message from its recipient. */
+/** Whether an action keeps a message from its recipient (anything the service would not deliver). */
 function blocks(a: Action): boolean {
-  return a.type !== "allow" && a.type !== "throttle" && a.type !== "mitm" && a.type !== "blockpage" && a.type !== "spoof";
+  const how = messageEnactment(a);
+  return how !== "deliver" && how !== "throttle";
 }
 
 function iso(t: number): string {

@@ -7,7 +7,7 @@
 //   4xx/5xx with the reason (unknown network, missing fields, the SMSC's rejection).
 // An outage in silent mode is accepted and never delivered, as the record suggests.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { listenTcp } from "../lab/listen.js";
+import { listenTcp } from "../runtime/listen.js";
 import { MAX_TEXT, isNumber } from "./protocol.js";
 import type { Relay } from "./relay.js";
 

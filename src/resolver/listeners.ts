@@ -3,7 +3,7 @@
 // connections and on message size.
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIP, type Server, type Socket } from "node:net";
-import { ListenError, bindUdp, listenTcp } from "../lab/listen.js";
+import { ListenError, bindUdp, listenTcp } from "../runtime/listen.js";
 import type { Resolver } from "./resolver.js";
 
 export interface DnsListenerOptions {

@@ -1,11 +1,13 @@
 // The censoring resolver: every query is parsed, judged by the policy and answered as the
 // verdict says (or from the world when allowed), and becomes one event.
-import type { LabContext } from "../lab/context.js";
+import type { LabContext } from "../runtime/context.js";
 import type { Action } from "../profile/model.js";
+import { assertNever, dnsEnactment } from "../profile/actions.js";
+import { account } from "../runtime/judge.js";
 import type { Verdict } from "../policy/types.js";
 import type { Forwarder } from "./forward.js";
 import { AnswerCache, MAX_CACHED_QUERY, type Outcome } from "./answer-cache.js";
-import { RCODE, encodeResponse, parseQuery, typeName, type Answer, type Query } from "./wire.js";
+import { RCODE, encodeResponse, parseQuery, typeName, type Answer, type Query } from "../dns/wire.js";
 
 export type Transport = "udp" | "tcp";
 export interface QueryContext { network: string; client: string; transport: Transport }
@@ -21,17 +23,8 @@ export interface ResolverStats {
   cacheHits: number;
 }
 
-/** Actions that make no sense for DNS are enacted as the nearest DNS behaviour. */
-function dnsEnactment(a: Action): "answer" | "drop" | "rcode" | "spoof" | "empty" | "truncate" {
-  switch (a.type) {
-    case "allow": case "throttle": case "mitm": case "blockpage": return "answer";
-    case "nxdomain": case "refused": case "servfail": return "rcode";
-    case "spoof": return "spoof";
-    case "empty": return "empty";
-    case "truncate": return "truncate";
-    default: return "drop"; // drop, rst, fin, tls-alert, shutdown, outage, reject, queue
-  }
-}
+/** The rcode of each action whose DNS enactment is "rcode" (the action table says which). */
+const RCODES: Partial<Record<Action["type"], number>> = { nxdomain: RCODE.NXDOMAIN, refused: RCODE.REFUSED, servfail: RCODE.SERVFAIL };
 
 export class Resolver {
   readonly stats: ResolverStats = {
@@ -77,7 +70,7 @@ export class Resolver {
     const obs = { name: q.name, qtype, transport: ctx.transport, protocol: "dns", ...(policy.deterministic ? {} : { flow: flowOf(ctx, q.id) }) };
     const verdict = policy.decide(obs, labTime, ctx.network);
     const how = dnsEnactment(verdict.action);
-    if (this.forwarder && (how === "answer" || (how === "truncate" && ctx.transport === "tcp"))) {
+    if (this.forwarder && (how === "world" || (how === "truncate" && ctx.transport === "tcp"))) {
       this.record(q.name, qtype, q.id, ctx, labTime, verdict, { upstream: true });
       this.stats.forwarded++;
       const limit = q.edns?.udpSize ?? 512;
@@ -92,12 +85,13 @@ export class Resolver {
   private outcome(q: Query, qtype: string, verdict: Verdict, transport: Transport): Outcome {
     const limit = transport === "udp" ? (q.edns?.udpSize ?? 512) : 65535;
     const out = (kind: Outcome["kind"], detail: object, reply: Buffer | null): Outcome => ({ reply, kind, name: q.name, qtype, verdict, detail });
-    switch (dnsEnactment(verdict.action)) {
-      case "drop":
+    const how = dnsEnactment(verdict.action);
+    switch (how) {
+      case "silence":
         return out("dropped", { enacted: "drop" }, null);
       case "rcode": {
         const t = verdict.action.type;
-        const rcode = t === "nxdomain" ? RCODE.NXDOMAIN : t === "refused" ? RCODE.REFUSED : RCODE.SERVFAIL;
+        const rcode = RCODES[t] ?? RCODE.SERVFAIL;
         return out("answered", { rcode: t.toUpperCase() }, encodeResponse(q, { rcode }, limit));
       }
       case "empty":
@@ -111,6 +105,10 @@ export class Resolver {
         const answers = spoofAnswers(q, a.addresses, a.ttl);
         return out("answered", { rcode: "NOERROR", answers: answers.map((x) => x.address) }, encodeResponse(q, { rcode: RCODE.NOERROR, answers }, limit));
       }
+      case "world":
+        break;
+      default:
+        return assertNever(how, "DNS enactment");
     }
     const w = this.lab.world.answer(q.name, q.qtype === 255 ? "ANY" : qtype);
     const inClass = q.qclass === 1 || q.qclass === 255;
@@ -135,14 +133,10 @@ export class Resolver {
 
   /** One event per query; `detail` is what the client was told (a world answer is logged as it is). */
   private record(name: string, qtype: string, id: number, ctx: QueryContext, labTime: number, verdict: Verdict, detail: object): void {
-    const events = this.lab.events;
-    if (!events.wanted) return events.count(verdict.action.type, ctx.network);
-    events.record({
-      labTime, component: "resolver", network: ctx.network, client: ctx.client, flow: flowOf(ctx, id),
-      observation: { name, qtype, transport: ctx.transport },
-      action: verdict.action.type, rule: verdict.rule, profile: verdict.profile, seed: verdict.seed,
-      detail: detail as Record<string, unknown>,
-    });
+    account(this.lab.events, verdict, ctx.network, labTime, () => ({
+      component: "resolver", client: ctx.client, flow: flowOf(ctx, id),
+      observation: { name, qtype, transport: ctx.transport }, detail: detail as Record<string, unknown>,
+    }));
   }
 
   private failUpstream(q: Query, limit: number): Buffer {

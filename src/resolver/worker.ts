@@ -8,9 +8,9 @@ import { EventLog } from "../events/log.js";
 import type { LabEvent } from "../events/types.js";
 import { compilePolicy } from "../policy/engine.js";
 import { Pki } from "../pki/pki.js";
-import { selectProfiles } from "../lab/profiles.js";
+import { selectProfiles } from "../profile/select.js";
 import { buildWorld } from "../world/build.js";
-import type { LabContext } from "../lab/context.js";
+import type { LabContext } from "../runtime/context.js";
 import { Resolver, type ResolverStats } from "./resolver.js";
 
 export interface WorkerInit {

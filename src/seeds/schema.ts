@@ -1,6 +1,10 @@
 // A seed: one documented event of the record, in our own words, with its sources.
 import { z } from "zod";
-import { CONFIDENCE, ID } from "../profile/schema.js";
+
+/** Ids of seeds, profiles, rules and networks. */
+export const ID = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, "ids are lower-case letters, digits, '.', '_' and '-'");
+/** Confidence labels of the record (docs/regimes.md explains them). */
+export const CONFIDENCE = ["P", "O", "N", "S", "U"] as const;
 
 export const SourceSchema = z.strictObject({
   title: z.string().min(1),

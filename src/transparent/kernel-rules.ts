@@ -5,6 +5,8 @@
 // `nft -f`) whenever lab time crosses a rule's period or window edge.
 import type { Policy } from "../policy/engine.js";
 import type { Rule } from "../profile/model.js";
+import { kernelEnactment, type KernelEnactment } from "../profile/actions.js";
+import { MATCHERS, matchersOf } from "../profile/matchers.js";
 import type { LabClock } from "../clock/clock.js";
 import type { Link } from "./topology.js";
 import { sh } from "./topology.js";
@@ -12,13 +14,19 @@ import { sh } from "./topology.js";
 /** The chain of a link's network in the censor's table. */
 export const netChain = (i: number): string => `net_${i}`;
 
+/** nft verdicts per kernel enactment (profile/actions.ts); "accept" also lets the interceptor act on what it matched (throttle, mitm...). */
+const VERDICTS: Record<KernelEnactment, string[]> = {
+  accept: ["accept"],
+  drop: ["drop"],
+  reset: ["meta l4proto tcp reject with tcp reset", "drop"],
+};
+
 /** One nft statement: what it matches (with its address family, if any) and its verdict. */
 interface Part { match: string; family?: "ip" | "ip6"; verdict: string }
 
 function kernelParts(rule: Rule): Part[] | undefined {
   const m = rule.match;
-  const kinds = Object.entries(m).filter(([, v]) => v !== undefined).map(([k]) => k);
-  if (kinds.some((k) => !["ip", "port", "protocol", "all"].includes(k))) return undefined;
+  if (matchersOf(m).some((k) => !MATCHERS[k].kernel)) return undefined;
   let l4: string[] = [];
   let dnsOnly = false;
   for (const p of m.protocol ?? []) {
@@ -26,10 +34,7 @@ function kernelParts(rule: Rule): Part[] | undefined {
     else if (p === "dns") { dnsOnly = true; l4 = ["udp", "tcp"]; }
     else return undefined; // tls, http...: the interceptor's
   }
-  const verdict = rule.action.type === "allow" ? ["accept"]
-    : rule.action.type === "rst" ? ["meta l4proto tcp reject with tcp reset", "drop"]
-    : ["drop", "shutdown", "outage"].includes(rule.action.type) ? ["drop"]
-    : ["accept"]; // throttle, mitm, blockpage...: matched here, acted on by the interceptor
+  const verdict = VERDICTS[kernelEnactment(rule.action)];
   const ports = [...(m.port ?? []).map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)), ...(dnsOnly ? ["53"] : [])];
   const proto = l4.length ? `meta l4proto { ${[...new Set(l4)].join(", ")} } ` : ports.length ? "meta l4proto { tcp, udp } " : "";
   const port = ports.length ? `th dport { ${ports.join(", ")} } ` : "";

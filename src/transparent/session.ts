@@ -6,9 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { selectProfiles } from "../lab/profiles.js";
+import { selectProfiles } from "../profile/select.js";
 import { buildWorld } from "../world/build.js";
-import { toInstant } from "../lab/lab.js";
+import { toInstant } from "../util/time.js";
 import { CENSOR_NS, down, plan, preflight, up, type Plan } from "./topology.js";
 
 const BIN = fileURLToPath(new URL("../../bin/chokepoint.js", import.meta.url));

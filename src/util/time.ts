@@ -111,3 +111,13 @@ export function formatInstant(ms: number, tz = "UTC"): string {
   const abs = Math.abs(off);
   return `${local}${sign}${String(Math.floor(abs / 60)).padStart(2, "0")}:${String(abs % 60).padStart(2, "0")}`;
 }
+
+/** An instant option as epoch ms (ISO text in `tz`, UTC by default, unless it has an offset); a clear error otherwise. */
+export function toInstant(v: string | number | Date | undefined, what: string, tz = "UTC"): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === "number") return v;
+  if (v instanceof Date) return v.getTime();
+  const t = parseInstant(v, tz);
+  if (t === undefined) throw new Error(`${what}: not a date or date-time: "${v}" (e.g. 2014-02-13T17:00:00+06:00)`);
+  return t;
+}

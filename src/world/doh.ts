@@ -3,7 +3,7 @@
 // (/dns-query with accept: application/dns-json). They answer from the world, so DoH
 // bypasses a censoring resolver unless a regime blocks these names.
 import type { ServerResponse } from "node:http";
-import { RCODE, encodeResponse, parseQuery, typeName } from "../resolver/wire.js";
+import { RCODE, encodeResponse, parseQuery, typeName } from "../dns/wire.js";
 import type { World } from "./world.js";
 import type { Req, Res } from "./pages.js";
 

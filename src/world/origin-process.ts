@@ -80,9 +80,10 @@ export class OriginProcess {
     });
   }
 
-  /** Takes over a client connection the interceptor judged and allowed (in the lab's process). */
-  adopt(socket: Socket, header: ProxyHeader, first: Buffer): boolean {
+  /** Takes over a client connection the interceptor judged and allowed (in the lab's process); a FlowSink (runtime/flows.ts). */
+  adopt(socket: Socket, ends: { client: { ip: string; port: number }; dst: { ip: string; port: number } }, first: Buffer): boolean {
     this.adopted++;
+    const header: ProxyHeader = { src: ends.client.ip.replace(/^::ffff:/, ""), dst: ends.dst.ip, srcPort: ends.client.port, dstPort: ends.dst.port };
     this.local.adopt(socket, header, first);
     return true;
   }

@@ -30,7 +30,7 @@ if (process.send) {
       origin.listen(m.host, m.port).then(
         async () => {
           // Behind TPROXY in the world namespace: one listener for every address and port.
-          if (m.transparent) (await import("../transparent/sockopt.js")).setTransparent(origin!.server!);
+          if (m.transparent) (await import("../util/sockopt.js")).setTransparent(origin!.server!);
           process.send!({ type: "listening", address: origin!.address });
         },
         (err: Error) => process.send!({ type: "error", message: err.message }),

@@ -1,7 +1,7 @@
 // Our DNS codec, checked against an independent one (dns-packet, a test-only dependency).
 import { describe, expect, it } from "vitest";
 import dnsPacket from "dns-packet";
-import { RCODE, encodeResponse, parseQuery } from "../../src/resolver/wire.js";
+import { RCODE, encodeResponse, parseQuery } from "../../src/dns/wire.js";
 
 const query = (name: string, type = "A", opts: { edns?: boolean; id?: number } = {}): Buffer =>
   dnsPacket.encode({

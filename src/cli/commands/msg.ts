@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { DEFAULT_PORTS } from "../../lab/listen.js";
+import { DEFAULT_PORTS } from "../../runtime/listen.js";
 import { RelayClient } from "../../relay/client.js";
 import { SERVICES, type RelayFrame, type Service } from "../../relay/protocol.js";
 import { fail } from "../errors.js";

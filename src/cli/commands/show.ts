@@ -5,7 +5,7 @@ import { describeAction, describeMatch, describeWindow } from "../../profile/des
 import type { Profile } from "../../profile/model.js";
 import { formatInstant } from "../../util/time.js";
 import { SourceErrors } from "../../util/yaml-source.js";
-import { loadSeedCatalog } from "../../lab/profiles.js";
+import { loadSeedCatalog } from "../../profile/select.js";
 import { c } from "../style.js";
 import { displayPath, fail } from "../errors.js";
 import { terminalProgress } from "../progress.js";

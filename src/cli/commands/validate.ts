@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { resolve } from "node:path";
 import { loadProfile } from "../../profile/load.js";
 import { loadSeedFile } from "../../seeds/catalog.js";
-import { loadSeedCatalog } from "../../lab/profiles.js";
+import { loadSeedCatalog } from "../../profile/select.js";
 import { YamlSource, type SourceError } from "../../util/yaml-source.js";
 import { PROFILES_DIR } from "../../paths.js";
 import { printSourceErrors } from "../errors.js";

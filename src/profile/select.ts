@@ -1,7 +1,7 @@
 // Turns the lab's profile options into loaded profiles (ids, files, country + instant).
-import { loadProfile } from "../profile/load.js";
-import { profilesAt, resolveProfileRef, scanProfiles } from "../profile/catalog.js";
-import type { Profile } from "../profile/model.js";
+import { loadProfile } from "./load.js";
+import { profilesAt, resolveProfileRef, scanProfiles } from "./catalog.js";
+import type { Profile } from "./model.js";
 import { loadSeeds, type SeedCatalog } from "../seeds/catalog.js";
 import { SourceErrors } from "../util/yaml-source.js";
 import { SEEDS_DIR } from "../paths.js";
