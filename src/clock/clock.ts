@@ -4,6 +4,27 @@
 import { EventEmitter } from "node:events";
 
 export type TimeSource = () => number;
+
+/** The instants a lab clock can hold: those of a JavaScript Date (about ±275,000 years); lab time is clamped to them. */
+export const LAB_TIME_MIN = -8.64e15;
+export const LAB_TIME_MAX = 8.64e15;
+/** The fastest replay: about four months of lab time a second (a year of the record in three seconds). */
+export const MAX_SPEED = 1e7;
+
+function checkSpeed(speed: number): void {
+  if (typeof speed !== "number" || !(speed > 0) || !Number.isFinite(speed) || speed > MAX_SPEED) {
+    throw new RangeError(`speed must be a number above 0 and at most ${MAX_SPEED} (lab seconds per real second), got ${speed}`);
+  }
+}
+
+/** Throws unless `t` is an instant the clock can hold. */
+export function checkInstant(t: number, what = "instant"): void {
+  if (typeof t !== "number" || !Number.isFinite(t) || t < LAB_TIME_MIN || t > LAB_TIME_MAX) {
+    throw new RangeError(`${what} is outside the dates a lab clock can hold (years -271821 to 275760), got ${t}`);
+  }
+}
+
+const clamp = (t: number): number => (t < LAB_TIME_MIN ? LAB_TIME_MIN : t > LAB_TIME_MAX ? LAB_TIME_MAX : t);
 export type ClockMode = "real" | "pinned" | "replay";
 
 export interface ClockOptions {
@@ -37,7 +58,9 @@ export class LabClock extends EventEmitter {
     this.source = opts.source ?? Date.now;
     if (opts.at !== undefined && opts.from !== undefined) throw new Error("give either an instant to pin (at) or one to replay from (from), not both");
     const speed = opts.speed ?? 1;
-    if (!(speed > 0) || !Number.isFinite(speed)) throw new Error(`speed must be a positive number, got ${speed}`);
+    checkSpeed(speed);
+    if (opts.at !== undefined) checkInstant(opts.at, "at");
+    if (opts.from !== undefined) checkInstant(opts.from, "from");
     this.anchorReal = this.source();
     this.speedValue = speed;
     if (opts.at !== undefined) {
@@ -56,10 +79,10 @@ export class LabClock extends EventEmitter {
     this.startedAt = this.anchorLab;
   }
 
-  /** Current lab time, epoch milliseconds. */
+  /** Current lab time, epoch milliseconds (held within the dates a Date can represent, however long a fast replay runs). */
   now(): number {
     if (this.pausedValue) return this.anchorLab;
-    return this.anchorLab + (this.source() - this.anchorReal) * this.speedValue;
+    return clamp(this.anchorLab + (this.source() - this.anchorReal) * this.speedValue);
   }
 
   get speed(): number { return this.speedValue; }
@@ -84,14 +107,14 @@ export class LabClock extends EventEmitter {
   }
 
   seek(labTime: number): void {
-    if (!Number.isFinite(labTime)) throw new Error("seek needs a valid instant");
+    checkInstant(labTime, "seek");
     this.anchorLab = labTime;
     this.anchorReal = this.source();
     this.emit("change", this.state());
   }
 
   setSpeed(speed: number): void {
-    if (!(speed > 0) || !Number.isFinite(speed)) throw new Error(`speed must be a positive number, got ${speed}`);
+    checkSpeed(speed);
     this.rebase();
     this.speedValue = speed;
     this.emit("change", this.state());

@@ -12,6 +12,7 @@ import { sitePage } from "../world/pages.js";
 import { RelayClient } from "../relay/client.js";
 import { encodeQuery, replyAddresses } from "../dns/wire.js";
 import type { Service } from "../relay/protocol.js";
+import { unmap } from "../util/address.js";
 
 export type Observed =
   | "dns" | "tcp_ip" | "http-failure" | "http-diff" | "false" | "tls-timeout" | "tls-reset" | "mitm"
@@ -172,7 +173,7 @@ async function withResidual(o: MeasureOptions, failure: "tls-timeout" | "tls-res
     innocuous.destroy();
     return { observed: failure, detail: "no residual blocking" };
   }
-  const left = o.lab.interceptor.residual.remaining(clientIp.replace(/^::ffff:/, ""), ip, port, Date.now(), clientPort);
+  const left = o.lab.interceptor.residual.remaining(unmap(clientIp), ip, port, Date.now(), clientPort);
   return { observed: failure, detail: `then residual blocking${left ? ` (${Math.round(left / 1000)} s left)` : ""}` };
 }
 

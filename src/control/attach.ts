@@ -6,8 +6,9 @@ import { listenTcp, portFor } from "../runtime/listen.js";
 import { ControlServer } from "./server.js";
 
 /** Attaches the control API to `lab` on `host` (a token is required beyond loopback). */
-export async function attachControl(lab: Lab, o: { host: string; ports: "auto" | "default" | number; token?: string }): Promise<ControlServer> {
-  const control = new ControlServer(() => lab, o.token);
+export async function attachControl(lab: Lab, o: { host: string; ports: "auto" | "default" | number; token?: string; hosts?: string[] }): Promise<ControlServer> {
+  const control = new ControlServer(() => lab, { ...(o.token ? { token: o.token } : {}), ...(o.hosts ? { hosts: o.hosts } : {}), listen: o.host });
+  lab.connections.guard(control.server, "control");
   const service: LabService = {
     name: "control",
     async start() {

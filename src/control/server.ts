@@ -8,6 +8,10 @@ import type { Lab } from "../lab/lab.js";
 import type { LabEvent } from "../events/types.js";
 import { parseInstant } from "../util/time.js";
 import { OPENAPI } from "./openapi.js";
+import { scanProfiles } from "../profile/catalog.js";
+import { suggest } from "../util/yaml-source.js";
+import { canonicalAddress } from "../util/address.js";
+import { networkInterfaces } from "node:os";
 import { HttpError } from "./http-error.js";
 import { story } from "./story.js";
 import { tryIt } from "./try.js";
@@ -15,21 +19,61 @@ import { serveView } from "./view.js";
 
 const MAX_BODY = 64 * 1024;
 const HEARTBEAT_MS = 15_000;
-/** Bytes of events a stream's reader may leave unread before new ones are dropped for it. */
-const MAX_UNREAD = 8 << 20;
+/** Bytes of events a stream's reader may leave unread; past that the lab drops the reader (a counter says so). */
+export const MAX_UNREAD = 1 << 20;
+/** Event streams open at once (each a live view or a test). */
+export const MAX_STREAMS = 64;
+/** Connections to the control port at once. */
+export const MAX_CONNECTIONS = 256;
+
+export interface ControlOptions {
+  token?: string;
+  /** Names this API may be reached by besides loopback names and the listen address (Host header; --control-host). */
+  hosts?: string[];
+  /** The address it listens on (a wildcard: every address of this host). */
+  listen?: string;
+}
 
 export { HttpError };
 
-export interface ControlStats { requests: number; badRequests: number; unauthorized: number; streams: number; droppedEvents: number }
+export interface ControlStats { requests: number; badRequests: number; unauthorized: number; forbidden: number; streams: number; droppedEvents: number; slowReadersDropped: number; streamsRefused: number }
 
 export class ControlServer {
   readonly server: Server;
-  readonly stats: ControlStats = { requests: 0, badRequests: 0, unauthorized: 0, streams: 0, droppedEvents: 0 };
+  readonly stats: ControlStats = { requests: 0, badRequests: 0, unauthorized: 0, forbidden: 0, streams: 0, droppedEvents: 0, slowReadersDropped: 0, streamsRefused: 0 };
   private readonly streams = new Set<ServerResponse>();
+  private readonly token: string | undefined;
+  private readonly hosts: Set<string>;
 
-  constructor(private readonly labOf: () => Lab | undefined, private readonly token?: string) {
+  constructor(private readonly labOf: () => Lab | undefined, opts: ControlOptions | string = {}) {
+    const o = typeof opts === "string" ? { token: opts } : opts;
+    this.token = o.token;
+    this.hosts = allowedHosts(o);
     this.server = createServer((req, res) => void this.handle(req, res));
+    // A client has 10 s to send its request head and 30 s for the whole request (trickling is closed).
+    this.server.headersTimeout = 10_000;
+    this.server.requestTimeout = 30_000;
+    this.server.keepAliveTimeout = 5_000;
+    this.server.maxConnections = MAX_CONNECTIONS;
     this.server.on("clientError", (_err, socket) => { this.stats.badRequests++; socket.destroy(); });
+  }
+
+  /**
+   * Whether a request comes from where it may: a Host that names this API (a page on another
+   * site that re-binds its name to 127.0.0.1 sends its own name), and no Origin but this
+   * API's own (a page elsewhere cannot drive the lab through the user's browser).
+   */
+  private sameSite(req: IncomingMessage): boolean {
+    const host = hostName(req.headers.host);
+    if (host === undefined || !this.hosts.has(host)) return false;
+    const origin = req.headers.origin;
+    if (origin === undefined) return true;
+    try {
+      const u = new URL(origin);
+      return u.protocol === "http:" && this.hosts.has(hostName(u.host)!) && u.host === req.headers.host;
+    } catch {
+      return false;
+    }
   }
 
   private get lab(): Lab {
@@ -54,6 +98,10 @@ export class ControlServer {
     this.stats.requests++;
     const url = new URL(req.url ?? "/", "http://control");
     try {
+      if (!this.sameSite(req)) {
+        this.stats.forbidden++;
+        throw new HttpError(403, `requests to the control API must name it as their Host (${[...this.hosts].slice(0, 4).join(", ")}, ...; add names with --control-host) and come from its own page`);
+      }
       // The page itself carries no data: it asks for the token and then uses the API with it.
       if (req.method === "GET" && !url.pathname.startsWith("/v1/")) {
         if (!serveView(url.pathname, res)) throw new HttpError(404, `no page ${url.pathname}`);
@@ -90,8 +138,8 @@ export class ControlServer {
     if (!keys.length) throw new HttpError(400, 'expected {"seek": "<ISO instant>"}, {"speed": N} or {"pause": true|false}');
     const c = this.lab.clock;
     if (b.speed !== undefined) {
-      if (typeof b.speed !== "number" || !(b.speed > 0) || !Number.isFinite(b.speed)) throw new HttpError(400, `speed must be a positive number, got ${JSON.stringify(b.speed)}`);
-      c.setSpeed(b.speed);
+      if (typeof b.speed !== "number") throw new HttpError(400, `speed must be a number, got ${JSON.stringify(b.speed)}`);
+      c.setSpeed(b.speed); // its range is the clock's (a RangeError answers 400)
     }
     if (b.seek !== undefined) {
       const t = typeof b.seek === "string" ? parseInstant(b.seek, this.lab.profiles[0]?.timezone ?? "UTC") : undefined;
@@ -113,6 +161,13 @@ export class ControlServer {
       return b[k] as string;
     };
     const activate = str("activate"), deactivate = str("deactivate"), variant = str("variant"), profile = str("profile");
+    // By id from the catalog only: a path would let any client read files through the loader's errors.
+    for (const id of [activate, profile].filter((x): x is string => !!x)) {
+      if (!scanProfiles().some((p) => p.id === id)) {
+        const near = suggest(id, scanProfiles().map((p) => p.id));
+        throw new HttpError(400, `no profile "${id}" in the catalog${near.length ? ` (did you mean ${near.map((n) => `"${n}"`).join(", ")}?)` : ""}; the control API activates profiles by id (chokepoint list); add directories with --profiles-dir`);
+      }
+    }
     if (activate) await this.lab.activate(activate, variant);
     else if (deactivate) await this.lab.deactivate(deactivate);
     else if (variant) {
@@ -132,6 +187,10 @@ export class ControlServer {
       return v ? new Set(v.split(",").map((x) => x.trim()).filter(Boolean)) : undefined;
     };
     const component = filter("component"), action = filter("action"), network = filter("network");
+    if (this.streams.size >= MAX_STREAMS) {
+      this.stats.streamsRefused++;
+      throw new HttpError(503, `${MAX_STREAMS} event streams are open already; close one`);
+    }
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive" });
     res.write(`: chokepoint events${component || action || network ? " (filtered)" : ""}\n\n`);
     this.stats.streams++;
@@ -142,9 +201,14 @@ export class ControlServer {
     const flush = (): void => {
       const frames = batch;
       batch = [];
-      if (res.writableEnded) return;
-      // A subscriber that stopped reading loses events rather than growing the lab's memory.
-      if (res.writableLength > MAX_UNREAD) { this.stats.droppedEvents += frames.length; return; }
+      if (res.writableEnded || res.destroyed) return;
+      // A reader that stopped reading is dropped (its buffers freed), rather than growing the lab's memory.
+      if (res.writableLength > MAX_UNREAD) {
+        this.stats.droppedEvents += frames.length;
+        this.stats.slowReadersDropped++;
+        res.destroy();
+        return;
+      }
       res.write(frames.join(""));
     };
     const send = (e: LabEvent, line: () => string): void => {
@@ -160,6 +224,24 @@ export class ControlServer {
     req.on("close", done);
     res.on("close", done);
   }
+}
+
+/** The host part of a Host header (or URL host), lower-case, brackets kept off, addresses canonical. */
+function hostName(h: string | undefined): string | undefined {
+  if (!h) return undefined;
+  const m = /^\[([^\]]+)\](?::\d+)?$|^([^:]+)(?::\d+)?$/.exec(h.trim());
+  const name = (m?.[1] ?? m?.[2])?.toLowerCase();
+  return name === undefined ? undefined : canonicalAddress(name) ?? name;
+}
+
+/** Loopback names, the listen address (or every address of this host for a wildcard), and the configured names. */
+function allowedHosts(o: ControlOptions): Set<string> {
+  const out = new Set(["localhost", "127.0.0.1", "::1", ...(o.hosts ?? []).map((h) => hostName(h)!).filter(Boolean)]);
+  const listen = o.listen ?? "127.0.0.1";
+  if (listen === "0.0.0.0" || listen === "::") {
+    for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(canonicalAddress(a.address) ?? a.address);
+  } else out.add(canonicalAddress(listen) ?? listen.toLowerCase());
+  return out;
 }
 
 function json(res: ServerResponse, status: number, value: unknown): void {

@@ -248,8 +248,8 @@ export function encodeQuery(id: number, name: string, qtype: number = TYPE.A): B
   return out;
 }
 
-/** The response code and A addresses of a reply (answers after a single question). */
-export function replyAddresses(m: Buffer): { rcode: number; addresses: string[] } {
+/** The response code and A (or AAAA) addresses of a reply (answers after a single question). */
+export function replyAddresses(m: Buffer, qtype: number = TYPE.A): { rcode: number; addresses: string[] } {
   const out: string[] = [];
   const q = readName(m, 12);
   if (m.length < 12 || typeof q === "string") return { rcode: m.length >= 4 ? m[3]! & 0xf : RCODE.FORMERR, addresses: out };
@@ -257,7 +257,11 @@ export function replyAddresses(m: Buffer): { rcode: number; addresses: string[] 
   for (let i = 0; i < m.readUInt16BE(6); i++) {
     const r = skipRecord(m, off);
     if (typeof r === "string") break;
-    if (r.type === TYPE.A && r.rdlen === 4) out.push([...m.subarray(r.rdata, r.rdata + 4)].join("."));
+    if (qtype === TYPE.A && r.type === TYPE.A && r.rdlen === 4) out.push([...m.subarray(r.rdata, r.rdata + 4)].join("."));
+    if (qtype === TYPE.AAAA && r.type === TYPE.AAAA && r.rdlen === 16) {
+      const g = Array.from({ length: 8 }, (_, i) => m.readUInt16BE(r.rdata + i * 2).toString(16));
+      out.push(new URL(`http://[${g.join(":")}]/`).hostname.slice(1, -1));
+    }
     off = r.next;
   }
   return { rcode: m[3]! & 0xf, addresses: out };

@@ -1,7 +1,7 @@
 // The event log: counts every decision, hands it to subscribers (live view, library users)
 // and appends it to a JSON Lines file. File writes are batched (every 100 ms or 512 events)
 // and flushed synchronously on stop and on process exit, so a SIGINT/SIGTERM loses nothing.
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { closeSync, fstatSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import type { EventInput, LabEvent } from "./types.js";
 
@@ -25,10 +25,23 @@ export class EventLog {
   private closed = false;
   private readonly onExit = (): void => this.flushSync();
 
-  constructor(readonly file?: string) {
+  /** Bytes in the current events file (for rotation). */
+  private size = 0;
+  /** Times the events file was rotated (FILE -> FILE.1). */
+  rotations = 0;
+  private readonly maxBytes: number | undefined;
+
+  /**
+   * `maxBytes`: rotate the file when it would grow past this (FILE becomes FILE.1, replacing an
+   * older FILE.1, and a new FILE starts), so a long run keeps at most twice this on disk.
+   */
+  constructor(readonly file?: string, opts: { maxBytes?: number } = {}) {
+    this.maxBytes = opts.maxBytes;
+    if (opts.maxBytes !== undefined && !(opts.maxBytes >= 4096)) throw new Error(`the events file's size limit must be at least 4096 bytes, got ${opts.maxBytes}`);
     if (file) {
       mkdirSync(dirname(file), { recursive: true });
       this.fd = openSync(file, "a");
+      this.size = fstatSync(this.fd).size;
       process.on("exit", this.onExit);
     }
   }
@@ -134,8 +147,19 @@ export class EventLog {
     const text = this.pending.join("\n") + "\n";
     this.pending = [];
     const buf = Buffer.from(text);
+    if (this.maxBytes !== undefined && this.size > 0 && this.size + buf.length > this.maxBytes) this.rotate();
     let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off);
+    while (off < buf.length) off += writeSync(this.fd!, buf, off);
+    this.size += buf.length;
+  }
+
+  /** FILE -> FILE.1 (whole lines only: rotation happens between batches), and a fresh FILE. */
+  private rotate(): void {
+    closeSync(this.fd!);
+    renameSync(this.file!, `${this.file}.1`);
+    this.fd = openSync(this.file!, "a");
+    this.size = 0;
+    this.rotations++;
   }
 
   close(): void {
@@ -159,7 +183,9 @@ class IsoCache {
   format(ms: number): string {
     if (ms !== this.ms) {
       this.ms = ms;
-      this.text = new Date(ms).toISOString();
+      // Any number a caller hands in: clamped to the dates a Date holds, NaN as the epoch.
+      const t = Number.isNaN(ms) ? 0 : Math.min(8.64e15, Math.max(-8.64e15, ms));
+      this.text = new Date(t).toISOString();
     }
     return this.text;
   }

@@ -101,6 +101,9 @@ export function looksFullyEncrypted(b: Buffer): boolean {
 
 /** Classifies what a client sent first. `final`: no more bytes will come (judge what is there). */
 export function classify(buf: Buffer, final = false): Classified {
+  // Too short to tell a TLS record header (5 bytes) from anything else: a reassembling DPI
+  // waits for more (a ClientHello whose first segment is 1-2 bytes must not slip through).
+  if (!final && buf.length < 5 && (buf.length === 0 || (buf[0] === 0x16 && (buf.length < 2 || buf[1] === 0x03)))) return { kind: "partial", need: 5 - buf.length };
   if (looksLikeTls(buf)) {
     const r = parseClientHello(buf);
     if ("hello" in r) {

@@ -2,9 +2,12 @@
 // proxy (CONNECT to a name, an IPv4 or an IPv6 address). The proxy username (HTTP Basic,
 // SOCKS5 user/password) names the client's network; without one, the listener's network.
 import { createServer, isIP, type Server, type Socket } from "node:net";
+import { timingSafeEqual } from "node:crypto";
 import { parseHttpHead } from "./classify.js";
+import { unmap } from "../util/address.js";
 import type { Interceptor } from "./interceptor.js";
 import type { Destination, Upstream } from "./upstream.js";
+import {  } from "../util/address.js";
 
 export interface EntryOptions {
   network: string;
@@ -12,6 +15,8 @@ export interface EntryOptions {
   /** Time a client has to send its proxy request (slowloris guard). */
   headTimeoutMs?: number;
   maxConnections?: number;
+  /** Required with the username (HTTP Basic, SOCKS5 user/password) when set: an open proxy beyond loopback is never allowed. */
+  password?: string;
 }
 
 export interface EntryStats { connections: number; badRequests: number; authFailures: number; headTimeouts: number; refused: number }
@@ -58,11 +63,20 @@ function readUntil(s: Socket, done: (buf: Buffer) => boolean, timeoutMs: number,
 }
 
 function networkFromBasic(header: string | undefined, opts: EntryOptions): string | null | undefined {
-  if (!header) return undefined;
+  if (!header) return opts.password === undefined ? undefined : null;
   const m = /^Basic\s+(\S+)/i.exec(header);
   if (!m) return null;
-  const user = Buffer.from(m[1]!, "base64").toString("utf8").split(":")[0] ?? "";
+  const text = Buffer.from(m[1]!, "base64").toString("utf8");
+  const colon = text.indexOf(":");
+  const user = colon < 0 ? text : text.slice(0, colon);
+  if (opts.password !== undefined && !samePassword(colon < 0 ? "" : text.slice(colon + 1), opts.password)) return null;
+  if (opts.password !== undefined && user === "") return opts.network;
   return opts.networks.has(user) ? user : null;
+}
+
+function samePassword(given: string, expected: string): boolean {
+  const a = Buffer.from(given), b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function httpProxyServer(interceptor: Interceptor, upstream: Upstream, opts: EntryOptions, stats: EntryStats): Server {
@@ -92,7 +106,7 @@ export function httpProxyServer(interceptor: Interceptor, upstream: Upstream, op
     if (parsed.method === "CONNECT") {
       const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(parsed.target);
       if (!m || Number(m[2]) > 65535) { stats.badRequests++; s.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"); return; }
-      const dst = destination(upstream, m[1]!, Number(m[2]));
+      const dst = await destination(upstream, m[1]!, Number(m[2]));
       if (!dst) { s.end("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nX-Chokepoint: no such host\r\n\r\n"); return; }
       const rest = head.subarray(parsed.headerEnd);
       await interceptor.intercept(s, dst, net, {
@@ -115,7 +129,7 @@ export function httpProxyServer(interceptor: Interceptor, upstream: Upstream, op
       s.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
       return;
     }
-    const dst = destination(upstream, url.hostname.replace(/^\[|\]$/g, ""), Number(url.port || 80));
+    const dst = await destination(upstream, url.hostname.replace(/^\[|\]$/g, ""), Number(url.port || 80));
     if (!dst) { s.end("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nX-Chokepoint: no such host\r\n\r\n"); return; }
     const lines = headText.split("\r\n").slice(1).filter((l) => l && !/^proxy-(authorization|connection):/i.test(l));
     const rewritten = Buffer.concat([Buffer.from(`${parsed.method} ${url.pathname}${url.search} ${parsed.version}\r\n${lines.join("\r\n")}\r\n\r\n`, "latin1"), head.subarray(parsed.headerEnd)]);
@@ -130,10 +144,10 @@ export function httpProxyServer(interceptor: Interceptor, upstream: Upstream, op
   }, opts, stats);
 }
 
-function destination(upstream: Upstream, host: string, port: number): Destination | undefined {
-  const ip = upstream.resolve(host);
+async function destination(upstream: Upstream, host: string, port: number): Promise<Destination | undefined> {
+  const ip = await upstream.resolve(host);
   if (!ip) return undefined;
-  return { ...(isIP(host) ? {} : { host: host.toLowerCase() }), ip, port };
+  return { ...(isIP(host.replace(/^\[|\]$/g, "")) ? {} : { host: host.toLowerCase() }), ip, port };
 }
 
 export function socksServer(interceptor: Interceptor, upstream: Upstream, opts: EntryOptions, stats: EntryStats): Server {
@@ -151,11 +165,13 @@ export function socksServer(interceptor: Interceptor, upstream: Upstream, opts: 
       const auth = rest.length ? rest : await readUntil(s, (b) => b.length >= 2 && b.length >= 3 + b[1]! && b.length >= 3 + b[1]! + b[2 + b[1]!]!, limit, () => stats.headTimeouts++);
       if (!auth || auth[0] !== 1) { stats.badRequests++; s.destroy(); return; }
       const user = auth.toString("utf8", 2, 2 + auth[1]!);
+      const pass = auth.toString("utf8", 3 + auth[1]!, 3 + auth[1]! + auth[2 + auth[1]!]!);
       rest = auth.subarray(3 + auth[1]! + auth[2 + auth[1]!]!);
-      if (!opts.networks.has(user)) { stats.authFailures++; s.end(Buffer.from([1, 1])); return; }
-      network = user;
+      const known = opts.networks.has(user) || (opts.password !== undefined && user === "");
+      if (!known || (opts.password !== undefined && !samePassword(pass, opts.password))) { stats.authFailures++; s.end(Buffer.from([1, 1])); return; }
+      network = user || opts.network;
       s.write(Buffer.from([1, 0]));
-    } else if (methods.includes(0)) {
+    } else if (methods.includes(0) && opts.password === undefined) {
       s.write(Buffer.from([5, 0]));
     } else {
       s.end(Buffer.from([5, 0xff]));
@@ -173,7 +189,7 @@ export function socksServer(interceptor: Interceptor, upstream: Upstream, opts: 
     else if (atyp === 3) { host = req.toString("latin1", 5, 5 + req[4]!); off = 5 + req[4]!; }
     else { stats.badRequests++; s.end(reply(8)); return; }
     const port = req.readUInt16BE(off);
-    const dst = destination(upstream, host, port);
+    const dst = await destination(upstream, host, port);
     if (!dst) { s.end(reply(4)); return; } // host unreachable: no such name in the world
     const after = req.subarray(off + 2);
     await interceptor.intercept(s, dst, network, {
@@ -194,7 +210,7 @@ export function socksServer(interceptor: Interceptor, upstream: Upstream, opts: 
  */
 export function transparentServer(interceptor: Interceptor, opts: EntryOptions, stats: EntryStats, networkOf: (ip: string) => string | undefined): Server {
   return withLimits((s) => {
-    const strip = (a: string | undefined): string => (a ?? "").replace(/^::ffff:/, "");
+    const strip = unmap;
     const network = networkOf(strip(s.remoteAddress));
     if (!network || s.localPort === undefined) { stats.badRequests++; s.resetAndDestroy(); return; }
     void interceptor.intercept(s, { ip: strip(s.localAddress), port: s.localPort }, network, { entry: "transparent" });

@@ -25,6 +25,7 @@ import { ResidualTable } from "./residual.js";
 import { ThrottleStream } from "./throttle.js";
 import { LoopError, type Destination, type Upstream } from "./upstream.js";
 import { PerRequest } from "./per-request.js";
+import { unmap } from "../util/address.js";
 
 export type EntryKind = "http-proxy" | "socks" | "transparent";
 
@@ -47,6 +48,8 @@ const MAX_HELD = 10_000;
 /** A client that sends nothing this long is judged on address and port alone (server-speaks-first protocols). */
 const SILENT_CLIENT_MS = 1000;
 const IDLE_FLOW_MS = 300_000;
+/** A server (or the lab's origin) that does not answer within this fails the flow, rather than hanging it. */
+const UPSTREAM_CONNECT_MS = 5000;
 /** How long a server-direction DPI waits for the server's first bytes before letting the flow be. */
 const SERVER_WAIT_MS = 5000;
 
@@ -99,7 +102,7 @@ export class Interceptor {
   private readonly perRequest: PerRequest;
 
   constructor(private readonly lab: LabContext, private readonly upstream: Upstream) {
-    this.perRequest = new PerRequest(lab, (dst) => upstream.httpTarget(dst));
+    this.perRequest = new PerRequest(lab, (dst) => ({ url: upstream.httpTarget(dst), agent: upstream.httpAgent(dst) }));
   }
 
   /** DPI quirks: those of the first active profile (the regime in front). */
@@ -131,7 +134,7 @@ export class Interceptor {
     const id = `tcp:${process.pid}:${++this.seq}`;
     return {
       socket, dst, network, id, entry: opts.entry, initial: opts.initial, service,
-      client: { ip: (socket.remoteAddress ?? "").replace(/^::ffff:/, ""), port: socket.remotePort ?? 0 },
+      client: { ip: unmap(socket.remoteAddress), port: socket.remotePort ?? 0 },
       hooks: opts.hooks ?? { established: () => undefined, refused: (how) => { if (how === "rst") socket.resetAndDestroy(); } },
       // A messaging service's endpoint (world data): `service` rules judge the flow here, at the network level.
       base: { ip: dst.ip, port: dst.port, transport: "tcp", flow: id, ...(service ? { service } : {}) },
@@ -209,13 +212,28 @@ export class Interceptor {
       if (err instanceof LoopError) this.stats.loopRefused++;
       return undefined;
     }
-    const ok = await new Promise<boolean>((resolve) => {
-      s.once("connect", () => resolve(true));
-      s.once("error", () => resolve(false));
+    const ok = await new Promise<string | true>((resolve) => {
+      const timer = setTimeout(() => resolve(`no connection within ${UPSTREAM_CONNECT_MS / 1000} s`), UPSTREAM_CONNECT_MS);
+      s.once("connect", () => { clearTimeout(timer); resolve(true); });
+      s.once("error", (e) => { clearTimeout(timer); resolve(e.message); });
     });
-    if (!ok) { this.stats.upstreamErrors++; s.destroy(); return undefined; }
+    if (ok !== true) {
+      this.stats.upstreamErrors++;
+      s.destroy();
+      this.upstreamFailed(f, ok);
+      return undefined;
+    }
     s.on("error", () => { s.destroy(); f.socket.destroy(); });
     return s;
+  }
+
+  /** A flow the censor let through (or kept) could not reach its destination: said in the record, next to its verdict. */
+  private upstreamFailed(f: Flow, error: string): void {
+    if (!this.lab.events.wanted) return;
+    this.lab.events.record({
+      labTime: this.lab.clock.now(), component: "lab", action: "upstream-error", network: f.network, client: `${f.client.ip}:${f.client.port}`, flow: f.id,
+      detail: { ip: f.dst.ip, port: f.dst.port, error },
+    });
   }
 
   /** The client's first bytes, classified and judged (one event for the flow). */
@@ -401,10 +419,11 @@ export class Interceptor {
     this.stats.mitm++;
     const upTls = tlsConnect({ socket: up, servername: name.replace(/\.$/, ""), rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
     const ok = await new Promise<boolean>((resolve) => {
-      upTls.once("secureConnect", () => resolve(true));
-      upTls.once("error", () => resolve(false));
+      const timer = setTimeout(() => resolve(false), UPSTREAM_CONNECT_MS);
+      upTls.once("secureConnect", () => { clearTimeout(timer); resolve(true); });
+      upTls.once("error", () => { clearTimeout(timer); resolve(false); });
     });
-    if (!ok) { socket.destroy(); up.destroy(); return; }
+    if (!ok) { socket.destroy(); upTls.destroy(); up.destroy(); return; }
     const raw = upTls.getPeerCertificate(false)?.raw;
     let ctx;
     try {

@@ -18,7 +18,7 @@ export class PerRequest {
   private readonly proxy = createProxyServer({ agent: new Agent({ keepAlive: true, maxSockets: 256 }), xfwd: false, changeOrigin: false });
   requests = 0;
 
-  constructor(private readonly lab: LabContext, private readonly target: (dst: Destination) => string) {
+  constructor(private readonly lab: LabContext, private readonly target: (dst: Destination) => { url: string; agent?: Agent | undefined }) {
     this.server = createServer((req, res) => this.handle(req, res));
     this.server.on("clientError", (_e, s: Socket) => s.destroy());
     this.proxy.on("error", (_e, _req, res) => {
@@ -58,14 +58,14 @@ export class PerRequest {
       // Per-request mode forwards what the stream would carry; a throttle or MITM of the
       // connection as a whole is the connection-level stage's business.
       case "pass": case "throttle": case "mitm": {
-        let target: string;
+        let target: { url: string; agent?: Agent | undefined };
         try {
           target = this.target(ctx.dst);
         } catch {
           res.writeHead(502).end();
           return;
         }
-        this.proxy.web(req, res, { target });
+        this.proxy.web(req, res, { target: target.url, ...(target.agent ? { agent: target.agent } : {}) });
         return;
       }
       case "page":

@@ -8,10 +8,14 @@
 //   refused  never: the lab's own host or listeners, or, in gateway mode, anything that is
 //            neither the lab world nor a service subnet.
 // A messaging service's chat endpoint is a fourth way: its flows go to the relay (chatOf).
-import { connect, isIP, type Socket } from "node:net";
+import { connect, type Socket } from "node:net";
+import { Agent } from "node:http";
+import { Lru } from "../util/lru.js";
 import type { World } from "../world/world.js";
 import { formatProxyHeader } from "../world/proxy-header.js";
 import type { ChatSink, FlowEnds, FlowSink } from "../runtime/flows.js";
+import type { EgressPolicy } from "../runtime/egress.js";
+import { canonicalAddress, unmap } from "../util/address.js";
 
 export interface Destination {
   /** The name the client asked for (explicit proxies), if any. */
@@ -31,18 +35,19 @@ export class LoopError extends Error {}
 export interface UpstreamOptions {
   world: World;
   /** The world's origin (lab world): its loopback address, and the sink that adopts allowed flows in-process. */
-  origin?: { address: () => { host: string; port: number }; sink: FlowSink };
+  origin?: { address: () => { host: string; port: number }; sink: FlowSink; secret?: string };
   /** The relay, for flows to the world's messaging chat endpoints (lab world). */
   chat?: ChatSink;
-  /** The lab's own listeners (never a destination). */
-  own: () => { host: string; port: number }[];
+  /** Which destinations a real connection may go to (runtime/egress.ts). */
+  egress: EgressPolicy;
+  /** --world internet: names resolve through the real upstream resolver (not the lab world's addresses). */
+  lookup?: (name: string) => Promise<string | undefined>;
   /**
    * Namespace mode: the censor's own addresses, and which addresses the world's origin serves
    * (the rest of the world namespace is connected to for real).
    * Gateway mode adds `originOnLoopback` (the origin runs here) and `reachable` (the service subnets).
    */
   routed?: {
-    ownAddresses: ReadonlySet<string>;
     servedByOrigin: (ip: string) => boolean;
     originOnLoopback?: boolean;
     reachable?: (ip: string) => boolean;
@@ -63,12 +68,10 @@ export class Upstream {
     return why ? { name: "refused", why } : { name: "direct" };
   }
 
-  /** Why the lab must never connect to `dst` (its own host, its listeners, outside a gateway's reach), or undefined. */
+  /** Why the lab must never connect to `dst` (the egress policy; outside a gateway's reach), or undefined. */
   private guard(dst: Destination): string | undefined {
-    const local = dst.ip.startsWith("127.") || dst.ip === "::1" || dst.ip === "0.0.0.0" || dst.ip === "::";
-    if (local || this.o.routed?.ownAddresses.has(dst.ip) || this.o.own().some((o) => o.host === dst.ip && o.port === dst.port)) {
-      return `refusing to connect to ${dst.ip}:${dst.port}: the lab's own host (loop guard)`;
-    }
+    const why = this.o.egress.check(dst.ip, dst.port);
+    if (why) return why;
     if (this.o.routed?.reachable && !this.o.routed.reachable(dst.ip)) {
       return `refusing to connect to ${dst.ip}:${dst.port}: neither the lab world nor a service subnet (gateway mode)`;
     }
@@ -102,9 +105,15 @@ export class Upstream {
     return this.o.world.serviceOf(dst);
   }
 
-  /** The address a destination name stands for in the world (for IP rules and the PROXY line). */
-  resolve(host: string): string | undefined {
-    if (isIP(host)) return host;
+  /**
+   * The address a destination stands for, in canonical form (for IP rules, the guard and the
+   * PROXY line): an address as given; a name as the lab world has it, or, with --world
+   * internet, as the real upstream resolver answers. Undefined: no such name.
+   */
+  async resolve(host: string): Promise<string | undefined> {
+    const literal = canonicalAddress(host);
+    if (literal) return literal;
+    if (this.o.lookup) return this.o.lookup(host);
     if (!this.o.world.exists(host)) return undefined;
     const a = this.o.world.addresses(host);
     return a.v4[0] ?? a.v6[0];
@@ -121,6 +130,26 @@ export class Upstream {
     return `http://${dst.ip.includes(":") ? `[${dst.ip}]` : dst.ip}:${dst.port}`;
   }
 
+  private readonly agents = new Lru<string, Agent>(64);
+
+  /**
+   * The HTTP agent per-request forwarding uses for `dst`: for the origin on loopback, its
+   * connections open with the PROXY line (and the lab's secret); elsewhere, none (the default).
+   */
+  httpAgent(dst: Destination): Agent | undefined {
+    const r = this.route(dst);
+    if (r.name !== "origin" || r.via !== "loopback") return undefined;
+    const key = `${dst.ip}|${dst.port}`;
+    let agent = this.agents.get(key);
+    if (!agent) {
+      agent = new Agent({ keepAlive: true, maxSockets: 64 });
+      // Every connection of this agent starts with the PROXY line naming this destination.
+      (agent as unknown as { createConnection: () => Socket }).createConnection = () => this.connect(dst, { ip: "127.0.0.1", port: 0 });
+      this.agents.set(key, agent);
+    }
+    return agent;
+  }
+
   private originAddress(): { host: string; port: number } {
     if (!this.o.origin) throw new Error("the lab world has no origin server");
     return this.o.origin.address();
@@ -134,7 +163,7 @@ export class Upstream {
       const a = this.originAddress();
       const s = connect(a.port, a.host);
       s.setNoDelay(true);
-      s.write(formatProxyHeader({ src: client.ip.replace(/^::ffff:/, ""), dst: dst.ip, srcPort: client.port, dstPort: dst.port }));
+      s.write(formatProxyHeader({ src: unmap(client.ip), dst: dst.ip, srcPort: client.port, dstPort: dst.port }, this.o.origin?.secret));
       return s;
     }
     const s = connect(dst.port, dst.ip);

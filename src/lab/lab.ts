@@ -3,6 +3,7 @@
 // stopped in reverse, told of a new policy, a new network or a reset. Then it is the runtime
 // controller (status, seek, activate, reset, decide). The control API attaches from above
 // (api.ts); nothing here knows it.
+import { randomBytes } from "node:crypto";
 import { LabClock } from "../clock/clock.js";
 import { EventLog } from "../events/log.js";
 import type { Component, LabEvent } from "../events/types.js";
@@ -30,6 +31,9 @@ import { RelayListener } from "../relay/listener.js";
 import { SmsGateway } from "../relay/sms-gateway.js";
 import { WORLD_NS, WORLD_PREFIXES, type Plan } from "../transparent/topology.js";
 import { prefixMatcher } from "../policy/cidr.js";
+import { EgressPolicy } from "../runtime/egress.js";
+import { ConnectionBudget } from "../runtime/limits.js";
+import { isLoopback } from "../util/address.js";
 import type { Endpoints, LabOptions } from "./options.js";
 import { anyAddress, gatewayPart, interceptorPart, originPart, proxiesPart, relayPart, resolverPart, smsPart, transparentPart, type Site } from "./parts.js";
 
@@ -74,6 +78,10 @@ export interface Lab {
   deactivate(id: string): Promise<void>;
   /** Clears residual state, held messages and the decision counters. */
   reset(): { residual: number; held: number };
+  /** Connections at once on the lab's TCP listeners, per listener and in all, and what was refused. */
+  connections: ConnectionBudget;
+  /** The explicit proxies' password (--world internet beyond loopback): username = network, this password. */
+  proxyPassword?: string;
   /** The control API's token, when it is bound beyond loopback (set by the layer that attaches it: api.ts). */
   controlToken?: string;
   /** Runs `service` with the lab's lifecycle from now on (started here; stopped, reset and told of changes with the parts). */
@@ -134,12 +142,15 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   // The CA clients are told to trust exists from the start, not from the first TLS flow.
   if (world.mode === "lab") pki.authority("lab");
   const networks = [network, ...new Set(profiles.flatMap((p) => p.networks).filter((n) => n !== network))];
+  const host = opts.listen ?? "127.0.0.1";
+  // Beyond loopback, a way out to the internet is never open to anyone who can reach the port.
+  const proxyPassword = opts.proxyPassword ?? (world.mode === "internet" && !isLoopback(host) && host !== "localhost" ? randomBytes(12).toString("hex") : undefined);
   const plan = await planOf(opts, world, networks);
   const gateway = plan?.mode === "gateway";
-  const events = new EventLog(opts.events);
+  const events = new EventLog(opts.events, opts.eventsMaxBytes !== undefined ? { maxBytes: opts.eventsMaxBytes } : {});
   const ctx: LabContext = { policy, clock, world, pki, events };
   const site: Site = {
-    ctx, host: opts.listen ?? "127.0.0.1", ports: opts.ports ?? "auto", endpoints: {}, networks, networkSet: new Set(networks),
+    ctx, host, budget: new ConnectionBudget(opts.maxConnections?.total, opts.maxConnections?.perListener), ...(proxyPassword ? { proxyPassword } : {}), ports: opts.ports ?? "auto", endpoints: {}, networks, networkSet: new Set(networks),
     ...(plan ? { plan } : {}), any: plan ? await anyAddress() : "0.0.0.0",
   };
 
@@ -159,14 +170,18 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const relay = new Relay(ctx, { networks, defaultNetwork: network });
   const relayListener = new RelayListener(relay, site.host);
   const smsGateway = new SmsGateway(relay, site.host);
-  const upstream = new Upstream({
-    world,
-    ...(origin ? { origin: { address: () => origin.address, sink: origin } } : {}),
-    chat: relayListener,
+  const egress = new EgressPolicy({
+    ...(opts.allowUpstream ? { allow: opts.allowUpstream } : {}),
     own: () => Object.values(site.endpoints).filter((e): e is { host: string; port: number } => !!e && "port" in e),
+    ...(plan ? { ownAddresses: new Set([...plan.links.flatMap((l) => [l.censorV4, l.censorV6]), plan.world?.censorV4, plan.world?.censorV6].filter((a): a is string => !!a)) } : {}),
+  });
+  const upstream = new Upstream({
+    world, egress,
+    ...(origin ? { origin: { address: () => origin.address, sink: origin, secret: origin.secret } } : {}),
+    ...(forwarder ? { lookup: (name: string) => forwarder!.lookup(name) } : {}),
+    chat: relayListener,
     ...(plan ? {
       routed: {
-        ownAddresses: new Set([...plan.links.flatMap((l) => [l.censorV4, l.censorV6]), plan.world?.censorV4, plan.world?.censorV6].filter((a): a is string => !!a)),
         servedByOrigin: prefixMatcher([...WORLD_PREFIXES, ...plan.pins]),
         // Gateway mode: the world is served here (its origin on loopback); the censor connects
         // for real only to the service subnets it was given, never to the outside.
@@ -194,7 +209,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   });
   const services: LabService[] = [
     ...(gateway ? [gatewayPart(plan!)] : []),
-    ...(origin ? [originPart(origin, plan && !gateway ? "world-namespace" : "loopback")] : []),
+    ...(origin ? [originPart(site, origin, plan && !gateway ? "world-namespace" : "loopback")] : []),
     resolverService,
     interceptorPart(interceptor),
     proxiesPart(site, interceptor, upstream, proxyStats),
@@ -272,6 +287,8 @@ function controller(a: Assembly): Lab {
     ...(a.origin ? { origin: a.origin } : {}),
     get resolverWorkers() { return a.workers(); },
     network,
+    connections: site.budget,
+    ...(site.proxyPassword ? { proxyPassword: site.proxyPassword } : {}),
     status() {
       return {
         profiles: active.map((p) => ({

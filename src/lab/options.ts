@@ -26,9 +26,22 @@ export interface LabOptions {
   listen?: string;
   /** Append events to this JSON Lines file. */
   events?: string;
+  /** Rotate the events file past this many bytes (FILE -> FILE.1); default: no limit. */
+  eventsMaxBytes?: number;
+  /** Names the control API may be reached by, besides loopback names and the listen address (its Host check). */
+  controlHosts?: string[];
+  /** Connections at once per TCP listener, and in all (defaults in runtime/limits.ts). */
+  maxConnections?: { perListener?: number; total?: number };
   world?: "lab" | "internet";
   /** Processes answering DNS over UDP (default 1: the lab's own); more spread the load over cores. */
   dnsWorkers?: number;
+  /**
+   * --world internet: address prefixes a client may reach besides public addresses (loopback,
+   * private, link-local and the like are refused otherwise; the lab's own listeners always).
+   */
+  allowUpstream?: string[];
+  /** The proxies' password (username = network); made up and shown when --world internet listens beyond loopback. */
+  proxyPassword?: string;
   /** Upstream resolver for --world internet (default: the first in /etc/resolv.conf). */
   upstream?: string;
   /** Config directory (lab CA and state); default ~/.chokepoint. */

@@ -5,6 +5,8 @@ import type { Server } from "node:net";
 import { randomBytes } from "node:crypto";
 import type { LabContext } from "../runtime/context.js";
 import type { LabService } from "../runtime/service.js";
+import { account } from "../runtime/judge.js";
+import type { ConnectionBudget } from "../runtime/limits.js";
 import { listenTcp, portFor } from "../runtime/listen.js";
 import type { Endpoints } from "./options.js";
 import { DnsListener } from "../resolver/listeners.js";
@@ -27,12 +29,16 @@ import { prefixMatcher } from "../policy/cidr.js";
 export interface Site {
   ctx: LabContext;
   host: string;
+  /** The proxies' password (--world internet beyond loopback): clients must send it, with their network as the username. */
+  proxyPassword?: string;
   ports: "auto" | "default" | number;
   endpoints: Endpoints;
   /** The default network first; grows when a profile activated at run time brings one. */
   networks: string[];
   /** The same, as a set (the proxies and the relay check names against it). */
   networkSet: Set<string>;
+  /** Connections at once, per listener and in all (runtime/limits.ts). */
+  budget: ConnectionBudget;
   /** Transparent and gateway modes' plan, and their wildcard address ("::" or "0.0.0.0"). */
   plan?: Plan;
   any: string;
@@ -60,7 +66,9 @@ export function gatewayPart(plan: Plan): LabService {
 }
 
 /** The world's origin: a process of its own, and an in-lab instance for flows handed over. */
-export function originPart(origin: OriginProcess, mode: "loopback" | "world-namespace"): LabService {
+export function originPart(site: Site, origin: OriginProcess, mode: "loopback" | "world-namespace"): LabService {
+  // The supervisor's findings are part of the record: a flow that failed meanwhile is explained.
+  origin.onHealth = (what, detail) => site.ctx.events.record({ labTime: site.ctx.clock.now(), component: "lab", action: `origin-${what}`, detail });
   return {
     name: "origin",
     // Namespace mode: in the world namespace, behind TPROXY (the censor routes allowed flows there for real).
@@ -83,6 +91,7 @@ export function resolverPart(site: Site, resolver: Resolver, o: { forwarder?: Fo
     const l = new DnsListener(resolver, { network: net, host: site.host, port });
     listeners.push(l);
     const p = await l.listen();
+    if (l.tcpServer) site.budget.guard(l.tcpServer, `dns ${net}`);
     if (net === network) site.endpoints.dns = { host: site.host, port: p };
     else ((site.endpoints.networks ??= {})[net] ??= {}).dns = { host: site.host, port: p };
   };
@@ -140,11 +149,13 @@ export function proxiesPart(site: Site, interceptor: Interceptor, upstream: Upst
   return {
     name: "proxies",
     async start() {
-      const entryOpts = { network: site.networks[0]!, networks: site.networkSet };
+      const entryOpts = { network: site.networks[0]!, networks: site.networkSet, ...(site.proxyPassword ? { password: site.proxyPassword } : {}) };
       const http = httpProxyServer(interceptor, upstream, entryOpts, stats.http);
+      site.budget.guard(http, "httpProxy");
       servers.push(http);
       site.endpoints.httpProxy = { host: site.host, port: await listenTcp(http, site.host, portFor("httpProxy", site.ports), "HTTP proxy") };
       const socks = socksServer(interceptor, upstream, entryOpts, stats.socks);
+      site.budget.guard(socks, "socks");
       servers.push(socks);
       site.endpoints.socks = { host: site.host, port: await listenTcp(socks, site.host, portFor("socks", site.ports), "SOCKS5 proxy") };
     },
@@ -163,16 +174,16 @@ export function transparentPart(site: Site, interceptor: Interceptor, stats: Ent
     async start() {
       const networkOf = networkOfClient(links);
       server = transparentServer(interceptor, { network: site.networks[0]!, networks: site.networkSet }, stats, networkOf);
+      site.budget.guard(server, "transparent");
       const port = await listenTcp(server, site.any, TPROXY_PORT, "transparent listener");
       (await import("../util/sockopt.js")).setTransparent(server);
       site.endpoints.transparent = { host: site.any, port };
       // What the kernel blocks never reaches the interceptor: the hit sets report it.
       const { ctx } = site;
-      kernel = new (await import("../transparent/kernel-rules.js")).KernelRules(ctx.policy, ctx.clock, links, (h) => (!ctx.events.wanted ? ctx.events.count(h.rule.action.type, h.network) : ctx.events.record({
-        labTime: ctx.clock.now(), component: "interceptor", network: h.network, client: h.client,
-        observation: { ip: h.ip }, action: h.rule.action.type, rule: h.rule.id, profile: h.rule.profile,
-        ...(h.rule.seed ? { seed: h.rule.seed } : {}), detail: { enforcedBy: "kernel", stage: "packet" },
-      })));
+      kernel = new (await import("../transparent/kernel-rules.js")).KernelRules(ctx.policy, ctx.clock, links, (h) => account(
+        ctx.events, { action: h.rule.action, rule: h.rule.id, profile: h.rule.profile, ...(h.rule.seed ? { seed: h.rule.seed } : {}) }, h.network, ctx.clock.now(),
+        () => ({ component: "interceptor", client: h.client, observation: { ip: h.ip }, detail: { enforcedBy: "kernel", stage: "packet" } }),
+      ));
       await kernel.start();
     },
     async policyChanged(policy) {
@@ -199,6 +210,7 @@ export function relayPart(site: Site, relay: Relay, listener: RelayListener): La
     name: "relay",
     async start() {
       site.endpoints.relay = { host: site.host, port: await listener.listen(portFor("relay", site.ports)) };
+      if (listener.server) site.budget.guard(listener.server, "relay");
       for (const c of site.plan?.chatUdp ?? []) await listener.listenChatUdp(site.any, c.relayPort, c.service as Service, networkOfClient(site.plan!.links));
     },
     reset: () => ({ held: relay.clearHeld() }),
@@ -213,7 +225,10 @@ export function relayPart(site: Site, relay: Relay, listener: RelayListener): La
 export function smsPart(site: Site, sms: SmsGateway): LabService {
   return {
     name: "sms",
-    start: async () => { site.endpoints.sms = { host: site.host, port: await sms.listen(portFor("sms", site.ports)) }; },
+    start: async () => {
+      site.budget.guard(sms.server, "sms");
+      site.endpoints.sms = { host: site.host, port: await sms.listen(portFor("sms", site.ports)) };
+    },
     stop: () => sms.close(),
   };
 }

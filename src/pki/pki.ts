@@ -9,9 +9,12 @@ import { join } from "node:path";
 import { createSecureContext, type SecureContext } from "node:tls";
 import forge from "node-forge";
 import { authoritySpec, type AuthoritySpec } from "./authorities.js";
+import { Lru } from "../util/lru.js";
 import { buildCertificate, keyFromPem, publicPemOf, type AltName } from "./sign.js";
 
 const DAY = 86_400_000;
+/** Leaves (and TLS contexts) kept per process: about 31 KiB each, so about 32 MiB each at the bound. */
+export const DEFAULT_MAX_LEAVES = 1024;
 
 export type Validity = "valid" | "expired" | "not-yet-valid" | "wrong-name" | "self-signed";
 
@@ -48,14 +51,22 @@ export class Pki {
   readonly dir: string;
   private readonly authorities = new Map<string, Authority>();
   private readonly intermediates = new Map<string, { pem: string; key: KeyObject; subject: forge.pki.CertificateField[] | { CN: string; O?: string } }>();
-  private readonly leaves = new Map<string, Leaf>();
-  private readonly contexts = new Map<string, SecureContext>();
+  /** Issued leaves and their TLS contexts, bounded (a client chooses the names): about 31 KiB a name. */
+  private readonly leaves: Lru<string, Leaf>;
+  private readonly contexts: Lru<string, SecureContext>;
   private leafKey: { pem: string; key: KeyObject; publicPem: string } | undefined;
   /** Leaves issued since start (for the benchmark and status). */
   issued = 0;
 
-  constructor(confdir: string = defaultConfdir()) {
+  constructor(confdir: string = defaultConfdir(), opts: { maxLeaves?: number } = {}) {
     this.dir = confdir;
+    this.leaves = new Lru(opts.maxLeaves ?? DEFAULT_MAX_LEAVES);
+    this.contexts = new Lru(opts.maxLeaves ?? DEFAULT_MAX_LEAVES);
+  }
+
+  /** Leaves and TLS contexts held now (each at most the bound). */
+  get cached(): { leaves: number; contexts: number; max: number } {
+    return { leaves: this.leaves.size, contexts: this.contexts.size, max: this.leaves.max };
   }
 
   /** Loads an authority from the config directory, creating it on first use. */
@@ -154,7 +165,6 @@ export class Pki {
     });
     const leaf: Leaf = { certPem: pem, der, chainPem: pem + issuer.chain, keyPem: leafKey.pem };
     this.issued++;
-    if (this.leaves.size > 10_000) this.leaves.clear();
     this.leaves.set(cacheKey, leaf);
     return leaf;
   }
@@ -166,7 +176,6 @@ export class Pki {
     if (hit) return hit;
     const leaf = this.leaf(req);
     const ctx = createSecureContext({ key: leaf.keyPem, cert: leaf.chainPem });
-    if (this.contexts.size > 10_000) this.contexts.clear();
     this.contexts.set(key, ctx);
     return ctx;
   }

@@ -2,6 +2,7 @@
 // address once per length present (at most 33 / 129), so its cost is bounded by the address
 // length, not by the number of prefixes.
 import { isIP } from "node:net";
+import { unmap } from "../util/address.js";
 
 export class CidrIndex {
   private readonly v4 = new Map<number, Map<number, number[]>>();
@@ -81,7 +82,7 @@ export function prefixMatcher(prefixes: string[]): (ip: string) => boolean {
   for (const p of prefixes) index.add(p, 0);
   return (ip) => {
     let hit = false;
-    index.lookup(ip.replace(/^::ffff:/, ""), () => { hit = true; });
+    index.lookup(unmap(ip), () => { hit = true; });
     return hit;
   };
 }

@@ -73,8 +73,19 @@ export function loadList(
     let carry = "";
     let header: string[] | undefined;
     let origin = "";
+    let refused = false;
     const onLine = (line: string): void => {
       lineNo++;
+      if (refused) return;
+      // A key, a certificate or binary data is not a list: say so without showing any of it
+      // (a profile can name any file; its errors must not carry another file's contents out).
+      if (/^-----BEGIN |\u0000/.test(line)) {
+        refused = true;
+        entries.length = 0;
+        errors.length = 0;
+        errors.push({ file, line: lineNo, col: 1, message: "this file does not look like a list of names or addresses (a PEM block or binary data); none of it is shown" });
+        return;
+      }
       const parsed = format === "csv" ? csvLine(line, lineNo, (h) => (header = h), header)
         : format === "rpz" ? rpzLine(line, origin, (o) => (origin = o))
         : plainLine(line);
@@ -84,7 +95,7 @@ export function loadList(
         : normalizeNameEntry(parsed, opts.mode);
       if (entry) entries.push(entry);
       else if (errors.length < MAX_ERRORS) {
-        errors.push({ file, line: lineNo, col: 1, message: `not ${opts.kind === "ip" ? "an address or CIDR" : "a domain name"}: ${JSON.stringify(parsed.slice(0, 80))}` });
+        errors.push({ file, line: lineNo, col: 1, message: `not ${opts.kind === "ip" ? "an address or CIDR" : "a domain name"}: ${showable(parsed)}` });
       }
     };
     for (;;) {
@@ -102,6 +113,12 @@ export function loadList(
     closeSync(fd);
   }
   return { entries, errors, lines: lineNo };
+}
+
+/** An entry as an error may quote it: a short printable line that could be a mistyped name, else only its length (never a key-like blob). */
+function showable(entry: string): string {
+  const quotable = /^[\x20-\x7e]{1,80}$/.test(entry) && !/^[A-Za-z0-9+/=]{40,}$/.test(entry);
+  return quotable ? JSON.stringify(entry) : `(${entry.length} characters that are no name or address)`;
 }
 
 function plainLine(line: string): string | null {

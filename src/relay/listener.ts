@@ -10,6 +10,8 @@ import { ListenError, bindUdp, listenTcp } from "../runtime/listen.js";
 import { MAX_FRAME, type RelayFrame, type Service } from "./protocol.js";
 import type { Relay, Session, SessionTransport } from "./relay.js";
 import type { ChatSink } from "../runtime/flows.js";
+import { LIMITS, unitDeadline } from "../runtime/limits.js";
+import { unmap } from "../util/address.js";
 
 /** A client that reads this far behind gets no more deliveries until it catches up. */
 const BACKLOG_BYTES = 1 << 20;
@@ -55,12 +57,21 @@ class UdpSession implements Session {
   network?: string;
   readonly transport: SessionTransport = "udp";
   last = Date.now();
+  /** Bytes of the last datagram from this peer: until it registers, no reply may be larger (no amplification for a spoofed source). */
+  lastIn = 0;
+  /** Replies not sent because they were larger than what the unregistered peer sent. */
+  withheld = 0;
   private gone = false;
   constructor(private readonly udp: UdpSocket, readonly client: string, private readonly address: string, private readonly port: number, private readonly onClose: () => void,
     readonly pathNetwork?: string, readonly defaultVia?: Service) {}
   get backlogged(): boolean { return false; }
   get closed(): boolean { return this.gone; }
-  write(f: RelayFrame): void { if (!this.gone) this.udp.send(JSON.stringify(f), this.port, this.address); }
+  write(f: RelayFrame): void {
+    if (this.gone) return;
+    const text = JSON.stringify(f);
+    if (!this.number && Buffer.byteLength(text) > this.lastIn) { this.withheld++; return; }
+    this.udp.send(text, this.port, this.address);
+  }
   close(): void { if (!this.gone) { this.gone = true; this.onClose(); } }
 }
 
@@ -71,13 +82,19 @@ export class RelayListener implements ChatSink {
   private readonly chatUdp: UdpSocket[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly udpSessions = new Map<string, UdpSession>();
-  private readonly http = createHttpServer((req, res) => {
+  // An upgrade request head must arrive within 10 s (checked every second), however it trickles.
+  private readonly http = createHttpServer({ headersTimeout: LIMITS.unitMs, requestTimeout: LIMITS.unitMs, connectionsCheckingInterval: 1000 }, (req, res) => {
     res.writeHead(426, { "content-type": "text/plain; charset=utf-8", upgrade: "websocket", connection: "close" });
     res.end("chokepoint relay: speak JSON lines over TCP, or WebSocket here (see docs/relay.md)\n");
   });
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME });
   private sweeper: NodeJS.Timeout | undefined;
   port = 0;
+
+  /** The relay's TCP listener (for the lab's connection budget), once listening. */
+  get server(): Server | undefined {
+    return this.tcp;
+  }
 
   constructor(private readonly relay: Relay, private readonly host: string) {
     this.http.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -143,12 +160,15 @@ export class RelayListener implements ChatSink {
 
   private lines(socket: Socket, pathNetwork?: string, defaultVia?: Service): void {
     this.track(socket);
-    const session = new LineSession(socket, `${(socket.remoteAddress ?? "").replace(/^::ffff:/, "")}:${socket.remotePort}`, pathNetwork, defaultVia);
+    const session = new LineSession(socket, `${unmap(socket.remoteAddress)}:${socket.remotePort}`, pathNetwork, defaultVia);
     this.relay.opened();
     let buf = "";
+    // A frame must arrive whole within the deadline, however the client trickles it.
+    const deadline = unitDeadline(socket, () => this.relay.stats.trickled++);
     socket.setEncoding("utf8");
     socket.on("data", (chunk: string) => {
       buf += chunk;
+      deadline.start();
       for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
         const line = buf.slice(0, nl).replace(/\r$/, "");
         buf = buf.slice(nl + 1);
@@ -162,6 +182,7 @@ export class RelayListener implements ChatSink {
         socket.end();
         socket.destroySoon();
       }
+      if (!buf) deadline.done();
     });
     socket.once("close", () => {
       if (buf.trim()) this.relay.stats.partialFrames++;
@@ -171,7 +192,7 @@ export class RelayListener implements ChatSink {
   }
 
   private websocket(ws: WebSocket, client: string): void {
-    const session = new WsSession(ws, client.replace(/^::ffff:/, ""));
+    const session = new WsSession(ws, unmap(client));
     this.relay.opened();
     ws.on("message", (data, isBinary) => {
       if (isBinary) {
@@ -199,7 +220,7 @@ export class RelayListener implements ChatSink {
     await bindUdp(sock, host, port, `relay (${service} udp)`);
     this.chatUdp.push(sock);
     sock.on("message", (msg, rinfo) => {
-      const address = rinfo.address.replace(/^::ffff:/, "");
+      const address = unmap(rinfo.address);
       const network = networkOf(address);
       if (!network) { this.relay.stats.badFrames++; return; }
       this.datagram(msg, rinfo.address, rinfo.port, { sock, network, service });
@@ -222,6 +243,7 @@ export class RelayListener implements ChatSink {
       this.relay.opened();
     }
     s.last = Date.now();
+    s.lastIn = msg.length;
     if (msg.length > MAX_FRAME) {
       this.relay.stats.oversizedFrames++;
       return;

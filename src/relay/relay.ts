@@ -43,6 +43,8 @@ export interface Session {
 
 export interface RelayStats {
   sessions: number; sessionsNow: number; frames: number; badFrames: number; oversizedFrames: number; partialFrames: number;
+  /** TCP clients closed for sending a frame too slowly (trickling). */
+  trickled: number;
   floods: number; registered: number; messages: number; accepted: number; queued: number; rejected: number;
   unavailable: number; swallowed: number; lost: number; cut: number; delivered: number; heldNow: number;
   queueFull: number; tooLarge: number; unknownNumber: number; notRegistered: number;
@@ -91,7 +93,7 @@ const SWEEP_MAX_MS = 500;
 
 export class Relay {
   readonly stats: RelayStats = {
-    sessions: 0, sessionsNow: 0, frames: 0, badFrames: 0, oversizedFrames: 0, partialFrames: 0, floods: 0, registered: 0,
+    sessions: 0, sessionsNow: 0, frames: 0, badFrames: 0, oversizedFrames: 0, partialFrames: 0, trickled: 0, floods: 0, registered: 0,
     messages: 0, accepted: 0, queued: 0, rejected: 0, unavailable: 0, swallowed: 0, lost: 0, cut: 0, delivered: 0, heldNow: 0,
     queueFull: 0, tooLarge: 0, unknownNumber: 0, notRegistered: 0,
   };

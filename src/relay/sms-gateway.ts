@@ -10,12 +10,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { listenTcp } from "../runtime/listen.js";
 import { MAX_TEXT, isNumber } from "./protocol.js";
 import type { Relay } from "./relay.js";
+import { unmap } from "../util/address.js";
 
 const MAX_BODY = 16 * 1024;
 const SENDER = /^[A-Za-z0-9+ ._-]{1,15}$/;
 
 export class SmsGateway {
-  private readonly server: Server;
+  /** The gateway's HTTP server (for the lab's connection budget). */
+  readonly server: Server;
   port = 0;
   readonly stats = { requests: 0, accepted: 0, queued: 0, failed: 0, badRequests: 0 };
 
@@ -69,7 +71,7 @@ export class SmsGateway {
     if (Buffer.byteLength(text) > MAX_TEXT) return this.answer(res, 413, `Text longer than ${MAX_TEXT} bytes, rejected`, true);
     const from = get("from") ?? "gateway";
     if (!SENDER.test(from)) return this.answer(res, 400, "Sender (from) must be a number or up to 15 letters and digits, rejected", true);
-    const client = `${(req.socket.remoteAddress ?? "").replace(/^::ffff:/, "")}:${req.socket.remotePort}`;
+    const client = `${unmap(req.socket.remoteAddress)}:${req.socket.remotePort}`;
     let queued = false;
     for (const number of to) {
       const r = this.relay.submit({ from, to: number, via: "sms", text, network, client });

@@ -3,6 +3,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { RCODE, TYPE, encodeQuery, replyAddresses } from "../dns/wire.js";
 
 const TIMEOUT_MS = 3000;
 
@@ -47,6 +48,18 @@ export class Forwarder {
       this.pending.set(id, { resolve, id: clientId, timer });
       this.socket.send(out, this.upstream.port, this.upstream.host);
     });
+  }
+
+  /** --world internet: the first address the upstream resolver gives for `name` (A, then AAAA), for the proxies. */
+  async lookup(name: string): Promise<string | undefined> {
+    for (const qtype of [TYPE.A, TYPE.AAAA]) {
+      const reply = await this.forward(encodeQuery(0, name, qtype));
+      if (!reply) continue;
+      const r = replyAddresses(reply, qtype);
+      if (r.rcode === RCODE.NXDOMAIN) return undefined;
+      if (r.addresses[0]) return r.addresses[0];
+    }
+    return undefined;
   }
 
   private onReply(msg: Buffer): void {

@@ -5,6 +5,7 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, isIP, type Server, type Socket } from "node:net";
 import { ListenError, bindUdp, listenTcp } from "../runtime/listen.js";
 import type { Resolver } from "./resolver.js";
+import { unitDeadline } from "../runtime/limits.js";
 
 export interface DnsListenerOptions {
   network: string;
@@ -33,6 +34,11 @@ export class DnsListener {
   private readonly seen = new Map<string, number>();
   private readonly connected = new Map<string, { socket: UdpSocket; last: number }>();
   private sweeper: NodeJS.Timeout | undefined;
+
+  /** The TCP listener (for the lab's connection budget), once listening. */
+  get tcpServer(): Server | undefined {
+    return this.tcp;
+  }
 
   /** The UDP socket, to share with resolver helper processes. */
   get udpSocket(): UdpSocket | undefined {
@@ -125,8 +131,11 @@ export class DnsListener {
     });
     const client = `${socket.remoteAddress}:${socket.remotePort}`;
     let buf: Buffer = Buffer.alloc(0);
+    // A message must arrive whole within the deadline, however the client trickles it.
+    const deadline = unitDeadline(socket, () => stats.tcpTrickled++);
     socket.on("data", (chunk: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      deadline.start();
       while (buf.length >= 2) {
         const len = buf.readUInt16BE(0);
         if (len < 12 || len > MAX_TCP_MESSAGE) {
@@ -141,6 +150,7 @@ export class DnsListener {
         if (out instanceof Promise) void out.then((b) => b && this.write(socket, b));
         else if (out) this.write(socket, out);
       }
+      if (!buf.length) deadline.done();
     });
   }
 

@@ -17,6 +17,8 @@ export interface ResolverStats {
   malformed: number; formerr: number; notimp: number; badvers: number; dropped: number; truncated: number;
   forwarded: number; upstreamFailures: number;
   tcpConnections: number; tcpIdleTimeouts: number; tcpOversized: number; tcpRefused: number;
+  /** TCP clients closed for sending a message too slowly (trickling). */
+  tcpTrickled: number;
   /** Busy UDP clients given a connected socket of their own. */
   udpClientSockets: number;
   /** UDP queries answered from the answer cache. */
@@ -29,7 +31,7 @@ const RCODES: Partial<Record<Action["type"], number>> = { nxdomain: RCODE.NXDOMA
 export class Resolver {
   readonly stats: ResolverStats = {
     queries: 0, udp: 0, tcp: 0, answered: 0, malformed: 0, formerr: 0, notimp: 0, badvers: 0, dropped: 0, truncated: 0,
-    forwarded: 0, upstreamFailures: 0, tcpConnections: 0, tcpIdleTimeouts: 0, tcpOversized: 0, tcpRefused: 0,
+    forwarded: 0, upstreamFailures: 0, tcpConnections: 0, tcpIdleTimeouts: 0, tcpOversized: 0, tcpRefused: 0, tcpTrickled: 0,
     udpClientSockets: 0, cacheHits: 0,
   };
 

@@ -6,8 +6,9 @@ import { Origin } from "./origin.js";
 import { World } from "./world.js";
 
 type Message =
-  | { type: "init"; world: { data: WorldData; knownNames: string[]; mode: "lab" | "internet" }; confdir: string; host: string; port: number; transparent?: boolean }
+  | { type: "init"; world: { data: WorldData; knownNames: string[]; mode: "lab" | "internet" }; confdir: string; host: string; port: number; transparent?: boolean; secret?: string }
   | { type: "stats" }
+  | { type: "ping" }
   | { type: "close" };
 
 if (process.send) {
@@ -27,6 +28,7 @@ if (process.send) {
       const world = new World(m.world.data, { mode: m.world.mode, knownNames: m.world.knownNames });
       origin = new Origin(world, new Pki(m.confdir));
       origin.transparent = !!m.transparent;
+      origin.secret = m.secret;
       origin.listen(m.host, m.port).then(
         async () => {
           // Behind TPROXY in the world namespace: one listener for every address and port.
@@ -35,6 +37,8 @@ if (process.send) {
         },
         (err: Error) => process.send!({ type: "error", message: err.message }),
       );
+    } else if (m.type === "ping") {
+      process.send!({ type: "pong" });
     } else if (m.type === "stats") {
       report(true);
     } else if (m.type === "close") {

@@ -7,11 +7,14 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import { createSecureServer, type Http2SecureServer } from "node:http2";
 import { createServer, isIP, type AddressInfo, type Server, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
+import { timingSafeEqual } from "node:crypto";
 import type { Pki, Validity } from "../pki/pki.js";
 import { serveDoh, DOH_HOSTS } from "./doh.js";
 import { requestHost, servePage, type Req, type Res } from "./pages.js";
 import { parseProxyHeader, type ProxyHeader } from "./proxy-header.js";
 import type { World } from "./world.js";
+import { isLoopback, unmap } from "../util/address.js";
+import { Lru } from "../util/lru.js";
 
 export const WEB_PORTS = new Set([80, 443, 8080, 8443]);
 const SNIFF_TIMEOUT_MS = 10_000;
@@ -28,7 +31,8 @@ export class Origin {
   /** The listener (after listen()). */
   server: Server | undefined;
   private readonly http1: HttpServer;
-  private readonly fronts = new Map<string, Http2SecureServer>();
+  /** One TLS front per destination address, bounded (a client chooses the addresses). */
+  private readonly fronts = new Lru<string, Http2SecureServer>(256);
   private readonly handler: (req: Req, res: Res) => void;
   private readonly sockets = new Set<Socket>();
 
@@ -52,6 +56,9 @@ export class Origin {
     if (!a) throw new Error("origin is not listening");
     return { host: a.address, port: a.port };
   }
+
+  /** The lab's secret for PROXY lines (explicit and gateway modes); undefined: not required. */
+  secret: string | undefined;
 
   /**
    * Transparent mode: the origin sits in the world namespace behind TPROXY, so a connection's
@@ -97,7 +104,10 @@ export class Origin {
       if (!header && isLoopback(socket.remoteAddress)) {
         const p = parseProxyHeader(buf);
         if (p === "more") return;
-        if (p === "invalid") {
+        // With a secret, only the lab's own parts (which know it) may name a destination: a
+        // local process cannot forge one to get round the censor. (One that names none is
+        // served as a plain visitor of the world, as the benchmarks' baseline is.)
+        if (p === "invalid" || (this.secret !== undefined && p && !sameToken(p.token, this.secret))) {
           this.stats.badProxyHeaders++;
           socket.destroy();
           return;
@@ -135,7 +145,7 @@ export class Origin {
 
   private tls(socket: Socket, header: ProxyHeader | undefined): void {
     this.stats.https++;
-    const localIp = (header?.dst ?? socket.localAddress ?? "127.0.0.1").replace(/^::ffff:/, "");
+    const localIp = unmap(header?.dst ?? socket.localAddress ?? "127.0.0.1");
     // No resume() here: the TLS layer takes over the paused socket's handle (and reads the
     // bytes unshifted into it); resuming the raw socket as well would steal its input.
     this.secureServer(localIp).emit("connection", socket);
@@ -173,19 +183,20 @@ export class Origin {
       if (!(tls as TLSSocket & { servername?: string | false }).servername) this.stats.noSni++;
       if (tls.alpnProtocol === "h2") this.stats.h2++;
     });
-    if (this.fronts.size > 1000) this.fronts.clear();
     this.fronts.set(ip, server);
     return server;
   }
 }
 
-function isLoopback(addr: string | undefined): boolean {
-  return !!addr && (addr.startsWith("127.") || addr === "::1" || addr.startsWith("::ffff:127."));
+
+function sameToken(a: string | undefined, b: string): boolean {
+  if (a === undefined || a.length !== b.length) return false;
+  return timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }
 
 /** The destination of a connection TPROXY delivered: its own local end. */
 function ownDestination(s: Socket): ProxyHeader | undefined {
-  const strip = (a: string | undefined): string => (a ?? "").replace(/^::ffff:/, "");
+  const strip = unmap;
   if (!s.localAddress || !s.remoteAddress || s.localPort === undefined || s.remotePort === undefined) return undefined;
   return { src: strip(s.remoteAddress), dst: strip(s.localAddress), srcPort: s.remotePort, dstPort: s.localPort };
 }

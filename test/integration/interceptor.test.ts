@@ -111,6 +111,18 @@ describe("DPI quirks", () => {
     expect(caught.ended).toBe("reset");
     expect(caught.data.length).toBe(0);
   });
+
+  it.each([1, 2])("a reassembling DPI is not dodged by a first segment of %i byte(s)", async (n) => {
+    const hello = await captureClientHello("split.example");
+    const { socket, code } = await socks(reassembling.endpoints.socks!.port, "split.example", 443);
+    expect(code).toBe(0);
+    socket.write(hello.subarray(0, n));
+    await new Promise((r) => setTimeout(r, 150));
+    socket.write(hello.subarray(n));
+    const caught = await outcome(socket, 1500);
+    expect(caught.ended).toBe("reset");
+    expect(caught.data.length).toBe(0);
+  });
 });
 
 describe("actions", () => {

@@ -98,8 +98,15 @@ describe("the world's origin, with real clients", () => {
   });
 
   it("echoes plain TCP for other destination ports (PROXY header from the lab's parts)", async () => {
-    const r = await raw("PROXY TCP4 198.18.1.2 198.19.3.4 40000 7000\r\nhello, echo");
+    const r = await raw(`PROXY TCP4 198.18.1.2 198.19.3.4 40000 7000 ${lab.origin!.secret}\r\nhello, echo`);
     expect(r.toString()).toBe("hello, echo");
+    // A local process that forges a destination without the lab's secret is not served.
+    const before = (await lab.origin!.statsNow()).badProxyHeaders;
+    const forged = await raw("PROXY TCP4 198.18.1.2 198.19.3.4 40000 7000\r\nhello, echo");
+    expect(forged.length).toBe(0);
+    const wrong = await raw("PROXY TCP4 198.18.1.2 198.19.3.4 40000 7000 0123456789abcdef0123456789abcdef\r\nhello, echo");
+    expect(wrong.length).toBe(0);
+    expect((await lab.origin!.statsNow()).badProxyHeaders).toBe(before + 2);
     const unknown = await raw(Buffer.from([0x13, 0x37, 0x00, 0xff]));
     expect([...unknown]).toEqual([0x13, 0x37, 0x00, 0xff]);
   });

@@ -59,7 +59,8 @@ describe("LabClock", () => {
     c.on("change", (s: { speed: number }) => seen.push(s.speed));
     c.setSpeed(10);
     expect(seen).toEqual([10]);
-    expect(() => c.setSpeed(0)).toThrow(/positive/);
+    expect(() => c.setSpeed(0)).toThrow(/above 0/);
+    expect(() => c.setSpeed(1e308)).toThrow(/at most/);
     expect(() => new LabClock({ at: 1, from: 2 })).toThrow(/either/);
   });
 });

@@ -18,6 +18,7 @@ import { encodeQuery, replyAddresses } from "../../src/dns/wire.js";
 import { Relay, type Session } from "../../src/relay/relay.js";
 import type { RelayFrame } from "../../src/relay/protocol.js";
 import { Interceptor } from "../../src/interceptor/interceptor.js";
+import { EgressPolicy } from "../../src/runtime/egress.js";
 import { Upstream } from "../../src/interceptor/upstream.js";
 
 /** An action of each type, as a profile would write it (parameters where a bare word is not allowed). */
@@ -151,7 +152,7 @@ describe("interceptor core (a loopback socket pair, a recording upstream)", () =
     const run = async (match: Match, bytes: Buffer | undefined): Promise<{ data: string; ended: string; adopted: number; refused?: string }> => {
       const ctx = ctxWith(sample(t), match);
       const upstream = new Upstream({
-        world: ctx.world, own: () => [],
+        world: ctx.world, egress: new EgressPolicy({ own: () => [] }),
         origin: { address: () => ({ host: "127.0.0.1", port: (echo.address() as { port: number }).port }), sink: { adopt: (s) => { adopted.push("x"); s.end("adopted"); return true; } } },
       });
       const icpt = new Interceptor(ctx, upstream);

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { connect } from "node:net";
 import { ResidualTable } from "../../src/interceptor/residual.js";
 import { LoopError, Upstream } from "../../src/interceptor/upstream.js";
+import { EgressPolicy } from "../../src/runtime/egress.js";
 import { httpProxyServer, type EntryStats } from "../../src/interceptor/entries.js";
 import { World } from "../../src/world/world.js";
 import type { Verdict } from "../../src/policy/types.js";
@@ -32,7 +33,7 @@ describe("residual table", () => {
 
 describe("upstream loop guard", () => {
   it("never connects the internet world to the lab's own host", () => {
-    const u = new Upstream({ world: new World({ hosts: {}, nonexistent: [], certs: {} }, { mode: "internet" }), own: () => [{ host: "127.0.0.1", port: 3128 }] });
+    const u = new Upstream({ world: new World({ hosts: {}, nonexistent: [], certs: {} }, { mode: "internet" }), egress: new EgressPolicy({ own: () => [{ host: "127.0.0.1", port: 3128 }] }) });
     expect(() => u.connect({ ip: "127.0.0.1", port: 3128 }, { ip: "127.0.0.1", port: 1 })).toThrow(LoopError);
     expect(() => u.connect({ ip: "::1", port: 80 }, { ip: "127.0.0.1", port: 1 })).toThrow(LoopError);
     expect(() => u.httpTarget({ ip: "127.0.0.5", port: 80 })).toThrow(LoopError);
@@ -43,7 +44,7 @@ describe("HTTP proxy entry", () => {
   it("closes slowloris clients that never finish their request head, and counts them", async () => {
     const stats: EntryStats = { connections: 0, badRequests: 0, authFailures: 0, headTimeouts: 0, refused: 0 };
     const fake = { intercept: async () => undefined } as unknown as Interceptor;
-    const up = new Upstream({ world: new World({ hosts: {}, nonexistent: [], certs: {} }), own: () => [] });
+    const up = new Upstream({ world: new World({ hosts: {}, nonexistent: [], certs: {} }), egress: new EgressPolicy({ own: () => [] }) });
     const server = httpProxyServer(fake, up, { network: "default", networks: new Set(["default"]), headTimeoutMs: 300 }, stats);
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
     const port = (server.address() as { port: number }).port;

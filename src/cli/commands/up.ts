@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { delimiter, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import type { Plan } from "../../transparent/topology.js";
 import { startSession } from "../../transparent/session.js";
@@ -9,6 +10,7 @@ import type { LabOptions } from "../../lab/options.js";
 import { formatInstant, parseInstant } from "../../util/time.js";
 import { describeAction } from "../../profile/describe.js";
 import { startFeed } from "../feed.js";
+import { MAX_SPEED } from "../../clock/clock.js";
 import { terminalProgress } from "../progress.js";
 import { c } from "../style.js";
 import { fail } from "../errors.js";
@@ -35,6 +37,29 @@ interface UpOptions {
   services: string[];
   control: boolean;
   controlToken?: string;
+  controlTokenFile?: string;
+  controlHost: string[];
+  allowUpstream: string[];
+  proxyPassword?: string;
+  profilesDir: string[];
+  eventsMaxSize?: string;
+}
+
+/** A byte size: a number, or with K, M or G (binary). */
+export function parseSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(v.trim());
+  if (!m) throw new Error(`expected a size such as 50M or 1048576, got "${v}"`);
+  return Math.round(Number(m[1]) * 1024 ** " kmg".indexOf((m[2] || " ").toLowerCase()));
+}
+
+/** The control token: given, from a file (kept out of `ps`), or from CHOKEPOINT_CONTROL_TOKEN. */
+function controlToken(o: UpOptions): string | undefined {
+  if (o.controlTokenFile) {
+    const t = readFileSync(o.controlTokenFile, "utf8").trim();
+    if (!/^[\x21-\x7e]{8,256}$/.test(t)) throw new Error(`--control-token-file ${o.controlTokenFile}: the token must be 8 to 256 printable characters without spaces`);
+    return t;
+  }
+  return o.controlToken;
 }
 
 /** An address to tell people to connect to (a wildcard listener is reachable on loopback). */
@@ -75,7 +100,13 @@ export function upCommand(program: Command): void {
     .option("--transparent", "Linux, root: put each network's clients in a namespace whose only way out is the censor (see chokepoint exec)")
     .option("--gateway <cidr[=network]>", "Linux, NET_ADMIN (the Docker image): be the gateway of this client subnet, intercepting as --transparent does (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--services <cidr>", "with --gateway: a subnet of your own servers (a Tor bridge, say) the censor may connect to (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option("--control-token <token>", "the control API's token (needed when --listen is not loopback; made up if not given)", process.env.CHOKEPOINT_CONTROL_TOKEN)
+    .option("--control-token <token>", "the control API's token (needed when --listen is not loopback; made up if not given; env CHOKEPOINT_CONTROL_TOKEN keeps it out of ps)", process.env.CHOKEPOINT_CONTROL_TOKEN)
+    .option("--control-token-file <file>", "read the control API's token from this file (kept out of ps)")
+    .option("--control-host <name>", "a name the control API may be reached by besides loopback and the listen address (its Host check; repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--allow-upstream <cidr>", "--world internet: let clients reach this private or special prefix too (loopback, private, link-local are refused otherwise; repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--proxy-password <password>", "the proxies' password (username = network); required and made up when --world internet listens beyond loopback", process.env.CHOKEPOINT_PROXY_PASSWORD)
+    .option("--profiles-dir <dir>", "a directory of your own profiles, by id like the project's (repeatable; also CHOKEPOINT_PROFILES)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--events-max-size <size>", "rotate the events file past this size (FILE -> FILE.1), e.g. 100M")
     .option("--no-control", "no control API and live view")
     .addOption(new Option("--transparent-plan <file>", "(internal) run inside the censor namespace of this topology").hideHelp())
     .action(async (o: UpOptions) => {
@@ -84,10 +115,15 @@ export function upCommand(program: Command): void {
         if (o.world !== "lab" && o.world !== "internet") throw new Error(`--world takes lab or internet, got "${o.world}"`);
         if (!o.profile.length && !o.country) throw new Error("name a regime: --profile ID (chokepoint list shows them) or --country CC --at DATE");
         const speed = o.speed === undefined ? undefined : Number(o.speed);
-        if (speed !== undefined && !(speed > 0)) throw new Error(`--speed takes a positive number, got "${o.speed}"`);
+        if (speed !== undefined && !(speed > 0 && speed <= MAX_SPEED)) throw new Error(`--speed takes a number above 0 and at most ${MAX_SPEED}, got "${o.speed}"`);
         if (o.services.length && !o.gateway.length) throw new Error("--services goes with --gateway");
         const gateway = o.gateway.length ? { clients: o.gateway.map(parseGatewayClients), services: o.services } : undefined;
         const progress = o.json ? undefined : terminalProgress();
+        if (o.profilesDir.length) {
+          for (const d of o.profilesDir) if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`--profiles-dir ${d}: not a directory`);
+          process.env.CHOKEPOINT_PROFILES = [...o.profilesDir.map((d) => resolve(d)), ...(process.env.CHOKEPOINT_PROFILES ? [process.env.CHOKEPOINT_PROFILES] : [])].join(delimiter);
+        }
+        const token = controlToken(o);
         const opts: LabOptions = {
           profiles: o.profile,
           ports: parsePorts(o.ports),
@@ -107,12 +143,16 @@ export function upCommand(program: Command): void {
           ...(progress ? { onProgress: progress } : {}),
           ...(gateway ? { gateway } : {}),
           control: o.control,
-          ...(o.controlToken ? { controlToken: o.controlToken } : {}),
+          ...(token ? { controlToken: token } : {}),
+          ...(o.controlHost.length ? { controlHosts: o.controlHost } : {}),
+          ...(o.allowUpstream.length ? { allowUpstream: o.allowUpstream } : {}),
+          ...(o.proxyPassword ? { proxyPassword: o.proxyPassword } : {}),
+          ...(o.eventsMaxSize ? { eventsMaxBytes: parseSize(o.eventsMaxSize) } : {}),
           ...(o.transparentPlan ? { transparent: { plan: JSON.parse(readFileSync(o.transparentPlan, "utf8")) as Plan } } : {}),
         };
         const lab = await startLab(opts);
         if (o.json) {
-          process.stdout.write(`${JSON.stringify({ ready: true, endpoints: lab.endpoints })}\n`);
+          process.stdout.write(`${JSON.stringify({ ready: true, endpoints: lab.endpoints, ...(lab.proxyPassword ? { proxyPassword: lab.proxyPassword } : {}) })}\n`);
           if (o.transparentPlan) controlOverStdin(lab);
           return;
         }
@@ -135,6 +175,7 @@ export function upCommand(program: Command): void {
           const url = `http://${ch.includes(":") ? `[${ch}]` : ch}:${lab.endpoints.control.port}/`;
           lines.push(`  ${"control".padEnd(10)} ${url}  (live view and API${lab.controlToken ? `; token ${lab.controlToken}` : ""})`);
         }
+        if (lab.proxyPassword) lines.push(`  ${"proxies".padEnd(10)} need a username (the network) and the password ${lab.proxyPassword} (--world internet beyond loopback)`);
         for (const g of gateway?.clients ?? []) lines.push(`  gateway    clients in ${g.prefix} (network ${g.network ?? lab.network}): TCP by TPROXY, DNS and messaging UDP by DNAT`);
         if (lab.endpoints.dns) lines.push(c.dim(`  try: dig @${reachHost(lab.endpoints.dns.host)} -p ${lab.endpoints.dns.port} example.org`));
         if (lab.endpoints.relay) lines.push(c.dim(`  try: chokepoint msg listen --as +77010000001 --network ${lab.network} --relay ${reachHost(lab.endpoints.relay.host)}:${lab.endpoints.relay.port}`));
