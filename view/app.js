@@ -27,7 +27,8 @@ function el(tag, attrs = {}, ...children) {
 
 function localTime(iso, tz) {
   try {
-    return new Intl.DateTimeFormat("en-GB", { timeZone: tz, year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" }).format(new Date(iso));
+    // Every clock says its zone (the profile's: Almaty was UTC+6 until 2024).
+    return new Intl.DateTimeFormat("en-GB", { timeZone: tz, year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" }).format(new Date(iso));
   } catch { return iso; }
 }
 const zone = () => (story && story.active[0] ? story.active[0].timezone : "UTC");
@@ -108,7 +109,8 @@ async function start() {
   renderStory();
   await refreshStatus();
   setInterval(refreshStatus, 500);
-  const es = new EventSource(`/v1/events${token ? `?token=${encodeURIComponent(token)}` : ""}`);
+  // The last decisions first (a page opened after they happened still shows them), then live ones.
+  const es = new EventSource(`/v1/events?history=40${token ? `&token=${encodeURIComponent(token)}` : ""}`);
   es.addEventListener("decision", (m) => addDecision(JSON.parse(m.data)));
 }
 
@@ -116,7 +118,8 @@ $("play").addEventListener("click", async () => { await api("POST", "/v1/clock",
 $("speed").addEventListener("change", async () => { await api("POST", "/v1/clock", { speed: Number($("speed").value) }); refreshStatus(); });
 $("seek-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  try { await api("POST", "/v1/clock", { seek: $("seek").value.trim() }); refreshStatus(); } catch (err) { alert(err.message); }
+  $("seek-error").textContent = "";
+  try { await api("POST", "/v1/clock", { seek: $("seek").value.trim() }); refreshStatus(); } catch (err) { $("seek-error").textContent = err.message; }
 });
 $("timeline").addEventListener("click", async (ev) => {
   const tl = story && story.timeline;

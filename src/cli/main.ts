@@ -15,6 +15,14 @@ import { timelineCommand } from "./commands/timeline.js";
 import { downCommand, execCommand } from "./commands/exec.js";
 import { controlCommands } from "./commands/control.js";
 
+// A reader that goes away (`chokepoint list | head`) ends the command quietly, as in any Unix tool.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+}
+
 const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string };
 
 const program = new Command()

@@ -4,7 +4,8 @@
 import { startLab, type Lab } from "../lab/lab.js";
 import { loadProfile } from "../profile/load.js";
 import type { Expectation, Profile } from "../profile/model.js";
-import { scanProfiles } from "../profile/catalog.js";
+import type { Observation, Verdict } from "../policy/types.js";
+import { resolveProfileRef, scanProfiles, summarize } from "../profile/catalog.js";
 import { SERVICES, type Service } from "../relay/protocol.js";
 import { connectThroughSocks } from "../util/socks-client.js";
 import { firstAnswer, obfsBytes, torHello } from "./flows.js";
@@ -78,15 +79,55 @@ export interface RunOptions {
   clients?: boolean;
   /** Also run the real clients in transparent mode, from each network's namespace (Linux, root). */
   transparent?: boolean;
+  /** Check that ordinary sites stay reachable on every network where no rule names them (default true). */
+  ordinary?: boolean;
+}
+
+/**
+ * Popular sites a regime must not block by accident (a fingerprint that matches names, say):
+ * on every network of the profile, each is measured unless a rule blocks it on purpose (by
+ * name, address, port or everything), and must then be reachable.
+ */
+export const ORDINARY_TARGETS = ["www.google.com", "www.facebook.com", "www.youtube.com", "www.twitter.com", "www.example.com", "www.pinterest.com", "www.wikipedia.org"];
+
+async function ordinaryRows(lab: Lab, profile: Profile, id: string, variant: string | undefined, at: number): Promise<Row[]> {
+  const rows: Row[] = [];
+  lab.clock.seek(at);
+  lab.interceptor.residual.clear();
+  for (const network of profile.networks) {
+    for (const host of ORDINARY_TARGETS) {
+      const ip = lab.world.addresses(host).v4[0] ?? "";
+      const on = (obs: Observation): Verdict => lab.policy.decide(obs, at, network);
+      // Blocked on purpose: a rule that names it (DNS, Host, SNI, URL), its address or port, or everything.
+      const deliberate = [on({ name: host, qtype: "A" }), on({ sni: host, host, ip, port: 443, transport: "tcp", protocol: "tls" })]
+        .some((v) => v.rule !== undefined && v.action.type !== "allow" && deliberateRule(profile, v.rule));
+      if (deliberate) continue;
+      const m = await measureUrl({ lab, network, labCaName: labCaName(lab), throughput: false }, new URL(`https://${host}/`));
+      rows.push({ profile: id, ...(variant ? { variant } : {}), target: `https://${host}/ (ordinary)`, network, at: new Date(at).toISOString(), expected: "false", observed: m.observed, detail: m.detail, pass: m.observed === "false" });
+    }
+  }
+  return rows;
+}
+
+/** Whether a rule blocks by what a user means to block (names, addresses, ports, all), not by a fingerprint or keyword that an ordinary site might show. */
+function deliberateRule(profile: Profile, ruleId: string): boolean {
+  const r = profile.rules.find((x) => x.id === ruleId);
+  return !!r && (["domain", "host", "sni", "url", "ip", "port", "all", "service"] as const).some((k) => r.match[k] !== undefined);
 }
 
 export async function runConformance(opts: RunOptions = {}): Promise<Row[]> {
   const known = scanProfiles();
-  const ids = opts.profiles ?? known.filter((k) => k.kind === "regime").map((k) => k.id);
+  // Ids of the catalog or profile files; every one is checked before anything runs.
+  const refs = opts.profiles ?? known.filter((k) => k.kind === "regime").map((k) => k.id);
+  const summaries = refs.map((ref) => {
+    const file = resolveProfileRef(ref, known);
+    const s = known.find((k) => k.file === file) ?? summarize(file);
+    if (!s) throw new Error(`${ref}: not a profile (no id)`);
+    return s;
+  });
   const rows: Row[] = [];
-  for (const id of ids) {
-    const summary = known.find((k) => k.id === id);
-    if (!summary) throw new Error(`no profile "${id}" (chokepoint list)`);
+  for (const summary of summaries) {
+    const id = summary.id;
     const base = loadProfile(summary.file);
     if (!base.profile) throw new Error(`${id} does not load: ${base.errors.map((e) => e.message).join("; ")}`);
     const expectations = base.profile.expect;
@@ -119,6 +160,7 @@ export async function runConformance(opts: RunOptions = {}): Promise<Row[]> {
           await transparentPass(pending, { file: summary.file, variant, world: lab.world, caFile });
           for (const { row } of pending) { rows.push(row); opts.onRow?.(row); }
         }
+        if (opts.ordinary !== false) for (const row of await ordinaryRows(lab, profile, id, variant, instantOf(profile, mine[0]!))) { rows.push(row); opts.onRow?.(row); }
       } finally {
         await lab.stop();
       }

@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { timingSafeEqual } from "node:crypto";
 import type { Lab } from "../lab/lab.js";
 import type { LabEvent } from "../events/types.js";
+import { eventLine } from "../events/log.js";
 import { parseInstant } from "../util/time.js";
 import { OPENAPI } from "./openapi.js";
 import { scanProfiles } from "../profile/catalog.js";
@@ -16,6 +17,7 @@ import { HttpError } from "./http-error.js";
 import { story } from "./story.js";
 import { tryIt } from "./try.js";
 import { serveView } from "./view.js";
+import { serveCa } from "./ca-page.js";
 
 const MAX_BODY = 64 * 1024;
 const HEARTBEAT_MS = 15_000;
@@ -104,7 +106,7 @@ export class ControlServer {
       }
       // The page itself carries no data: it asks for the token and then uses the API with it.
       if (req.method === "GET" && !url.pathname.startsWith("/v1/")) {
-        if (!serveView(url.pathname, res)) throw new HttpError(404, `no page ${url.pathname}`);
+        if (!serveView(url.pathname, res) && !serveCa(url.pathname, this.lab.pki, res)) throw new HttpError(404, `no page ${url.pathname}`);
         return;
       }
       if (!this.authorized(req, url)) {
@@ -193,6 +195,8 @@ export class ControlServer {
     }
     res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", connection: "keep-alive" });
     res.write(`: chokepoint events${component || action || network ? " (filtered)" : ""}\n\n`);
+    // ?history=N: the last N decisions that pass the filters first (a page opened late still has its list).
+    const history = Math.min(200, Math.max(0, Number(url.searchParams.get("history") ?? 0) || 0));
     this.stats.streams++;
     this.streams.add(res);
     // Frames are gathered and written once per turn of the event loop: a burst of decisions
@@ -218,6 +222,8 @@ export class ControlServer {
       if (!batch.length) setImmediate(flush);
       batch.push(`event: decision\ndata: ${line()}\n\n`);
     };
+    const passes = (e: LabEvent): boolean => (!component || component.has(e.component)) && (!action || action.has(e.action)) && (!network || network.has(e.network ?? ""));
+    if (history) for (const e of this.lab.eventLog.recent().filter(passes).slice(-history)) send(e, () => eventLine(e));
     const unsubscribe = this.lab.eventLog.subscribe(send);
     const beat = setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS).unref();
     const done = (): void => { unsubscribe(); clearInterval(beat); this.streams.delete(res); };

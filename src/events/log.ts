@@ -8,6 +8,8 @@ import type { EventInput, LabEvent } from "./types.js";
 const BATCH = 512;
 const FLUSH_MS = 100;
 const MAX_QUEUED = 10_000;
+/** Events kept for late readers (the live view fills its list from them on load). */
+const RECENT = 200;
 
 export type Counters = Record<string, Record<string, number>>;
 
@@ -61,6 +63,16 @@ export class EventLog {
     byNet[network] = (byNet[network] ?? 0) + n;
   }
 
+  /** The last events (at most RECENT), for a live view that opens after they happened. */
+  private readonly ring: LabEvent[] = [];
+  private ringAt = 0;
+
+  /** Up to `n` of the latest events, oldest first. */
+  recent(n = RECENT): LabEvent[] {
+    const all = this.ring.length < RECENT ? this.ring : [...this.ring.slice(this.ringAt), ...this.ring.slice(0, this.ringAt)];
+    return all.slice(Math.max(0, all.length - n));
+  }
+
   record(input: EventInput): LabEvent {
     // One fixed shape (fast to build; undefined fields are left out of the JSON line).
     const event: LabEvent = {
@@ -79,6 +91,8 @@ export class EventLog {
       detail: input.detail,
     } as LabEvent;
     this.total++;
+    if (this.ring.length < RECENT) this.ring.push(event);
+    else { this.ring[this.ringAt] = event; this.ringAt = (this.ringAt + 1) % RECENT; }
     const net = event.network ?? "-";
     const byNet = (this.counters[event.action] ??= {});
     byNet[net] = (byNet[net] ?? 0) + 1;
@@ -192,6 +206,11 @@ class IsoCache {
 }
 const wallIso = new IsoCache();
 const labIso = new IsoCache();
+
+/** An event's JSON line, as the log writes it. */
+export function eventLine(e: LabEvent): string {
+  return JSON.stringify(e, replacer);
+}
 
 /** Byte payloads are logged as their length and first 64 bytes in hex. */
 function replacer(_key: string, value: unknown): unknown {

@@ -26,6 +26,7 @@ export interface Destination {
 
 export type Route =
   | { name: "origin"; via: "loopback" | "routed" }
+  | { name: "service"; host: string; port: number }
   | { name: "direct" }
   | { name: "refused"; why: string };
 
@@ -38,6 +39,8 @@ export interface UpstreamOptions {
   origin?: { address: () => { host: string; port: number }; sink: FlowSink; secret?: string };
   /** The relay, for flows to the world's messaging chat endpoints (lab world). */
   chat?: ChatSink;
+  /** The user's own servers in the lab world (--service): "lab address|port" -> where they really are. */
+  services?: ReadonlyMap<string, { host: string; port: number }>;
   /** Which destinations a real connection may go to (runtime/egress.ts). */
   egress: EgressPolicy;
   /** --world internet: names resolve through the real upstream resolver (not the lab world's addresses). */
@@ -60,6 +63,8 @@ export class Upstream {
   /** The route of a destination (see the top of this file). */
   route(dst: Destination): Route {
     const { world, routed } = this.o;
+    const service = this.o.services?.get(`${dst.ip}|${dst.port}`);
+    if (service) return { name: "service", ...service };
     if (world.mode === "lab") {
       if (!routed) return { name: "origin", via: "loopback" };
       if (routed.servedByOrigin(dst.ip)) return { name: "origin", via: routed.originOnLoopback ? "loopback" : "routed" };
@@ -78,9 +83,10 @@ export class Upstream {
     return undefined;
   }
 
-  /** The origin always answers, so a flow to it connects only once it is allowed. */
+  /** The origin (and a user's own server) is there: a flow to it connects only once it is allowed. */
   lazyFor(dst: Destination): boolean {
-    return this.route(dst).name === "origin";
+    const r = this.route(dst).name;
+    return r === "origin" || r === "service";
   }
 
   /** Hands an allowed flow to the origin in-process (the interceptor leaves the data path); false when it is not the origin's. */
@@ -127,6 +133,7 @@ export class Upstream {
       const a = this.originAddress();
       return `http://${a.host}:${a.port}`;
     }
+    if (r.name === "service") return `http://${r.host.includes(":") ? `[${r.host}]` : r.host}:${r.port}`;
     return `http://${dst.ip.includes(":") ? `[${dst.ip}]` : dst.ip}:${dst.port}`;
   }
 
@@ -166,7 +173,8 @@ export class Upstream {
       s.write(formatProxyHeader({ src: unmap(client.ip), dst: dst.ip, srcPort: client.port, dstPort: dst.port }, this.o.origin?.secret));
       return s;
     }
-    const s = connect(dst.port, dst.ip);
+    // A user's own server: declared by the user, so it may be on loopback (the egress policy is for what clients choose).
+    const s = r.name === "service" ? connect(r.port, r.host) : connect(dst.port, dst.ip);
     s.setNoDelay(true);
     return s;
   }

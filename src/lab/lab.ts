@@ -10,9 +10,10 @@ import type { Component, LabEvent } from "../events/types.js";
 import { compilePolicy, type Policy } from "../policy/engine.js";
 import type { Observation, Verdict } from "../policy/types.js";
 import type { Profile } from "../profile/model.js";
-import { selectProfiles } from "../profile/select.js";
+import { selectProfiles, zoneFor } from "../profile/select.js";
 import type { SeedCatalog } from "../seeds/catalog.js";
 import { toInstant } from "../util/time.js";
+import { normalizeName } from "../profile/lists.js";
 import { Pki, defaultConfdir } from "../pki/pki.js";
 import { buildWorld } from "../world/build.js";
 import { OriginProcess } from "../world/origin-process.js";
@@ -106,8 +107,10 @@ export interface LabStatus {
 
 
 export async function startLab(opts: LabOptions = {}): Promise<Lab> {
-  const at = toInstant(opts.at, "at");
-  let from = toInstant(opts.from, "from");
+  // Instants without an offset are in the regime's time zone (one rule: profiles, CLI, API).
+  const zone = zoneFor(opts.profiles ?? [], opts.country);
+  const at = toInstant(opts.at, "at", zone);
+  let from = toInstant(opts.from, "from", zone);
   const startInstant = at ?? from ?? (opts.timeSource ?? Date.now)();
   const { profiles, seeds } = selectProfiles({
     refs: opts.profiles ?? [],
@@ -136,8 +139,13 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     labStart: clock.startedAt,
     ...(opts.onProgress ? { onProgress: (done: number, total: number) => opts.onProgress!("compiling rules", done, total) } : {}),
   });
+  const known = [...new Set(profiles.flatMap((p) => p.networks))];
+  if (opts.network !== undefined && known.length && !known.includes(opts.network)) {
+    throw new Error(`no network "${opts.network}" in the chosen profiles (networks: ${known.join(", ")})`);
+  }
   const network = opts.network ?? profiles[0]?.networks[0] ?? "default";
-  const world = buildWorld(profiles, { mode: opts.world ?? "lab" });
+  const own = userServices(opts, profiles);
+  const world = buildWorld(profiles, { mode: opts.world ?? "lab", ...(own.length ? { hosts: Object.fromEntries(own.map((s) => [s.name, [s.address]])) } : {}) });
   const pki = new Pki(opts.confdir ?? defaultConfdir());
   // The CA clients are told to trust exists from the start, not from the first TLS flow.
   if (world.mode === "lab") pki.authority("lab");
@@ -177,6 +185,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   });
   const upstream = new Upstream({
     world, egress,
+    ...(own.length ? { services: new Map(own.map((s) => [`${s.address}|${s.port}`, { host: s.host, port: s.port }])) } : {}),
     ...(origin ? { origin: { address: () => origin.address, sink: origin, secret: origin.secret } } : {}),
     ...(forwarder ? { lookup: (name: string) => forwarder!.lookup(name) } : {}),
     chat: relayListener,
@@ -224,6 +233,26 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     throw err;
   }
   return controller({ opts, ctx, site, services, profiles, seeds, network, world, pki, resolver, interceptor, relay, smsGateway, proxyStats, origin, workers: () => resolverService.workers() });
+}
+
+/** Where the user's own servers sit in the lab world: 198.18.125.10 and up (outside the ranges transparent mode uses). */
+export const SERVICE_ADDRESS_BASE = "198.18.125.";
+
+function userServices(opts: LabOptions, profiles: Profile[]): { name: string; host: string; port: number; address: string }[] {
+  const list = opts.services ?? [];
+  if (!list.length) return [];
+  if (opts.transparent || opts.gateway) throw new Error("--service is for explicit mode; in transparent mode start your server in the world namespace (198.18.126.0/24), in gateway mode give its subnet with --services");
+  if (list.length > 200) throw new Error(`at most 200 services (got ${list.length})`);
+  const seen = new Set<string>();
+  return list.map((s, i) => {
+    const name = normalizeName(s.name);
+    if (!name) throw new Error(`--service ${s.name}=...: not a name`);
+    if (seen.has(name)) throw new Error(`--service ${name} is given twice`);
+    seen.add(name);
+    if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535) throw new Error(`--service ${name}: bad port ${s.port}`);
+    if (profiles.some((p) => Object.keys(p.world.hosts).includes(name))) throw new Error(`--service ${name}: the profile pins that name already; choose another`);
+    return { name, host: s.host, port: s.port, address: `${SERVICE_ADDRESS_BASE}${10 + i}` };
+  });
 }
 
 /** Transparent (namespace) mode's plan as given, or gateway mode's, made here from this host's interfaces. */
@@ -304,7 +333,7 @@ function controller(a: Assembly): Lab {
       };
     },
     seek(at) {
-      const t = toInstant(at, "seek");
+      const t = toInstant(at, "seek", active[0]?.timezone ?? "UTC");
       if (t === undefined) throw new Error("seek needs an instant");
       clock.seek(t);
       interceptor.residual.clear();
@@ -365,6 +394,10 @@ function controller(a: Assembly): Lab {
   if (opts.handleSignals) {
     process.on("SIGINT", signals);
     process.on("SIGTERM", signals);
+    // Started by a wrapper (npx's `sh -c`) that was killed: the lab notices it is orphaned and stops.
+    const parent = process.ppid;
+    const watch = setInterval(() => { if (process.ppid !== parent) { clearInterval(watch); signals(); } }, 1000);
+    watch.unref();
   }
   return lab;
 }

@@ -24,6 +24,11 @@ export interface LabOptions {
   ports?: "auto" | "default" | number;
   /** Listen address (default 127.0.0.1). */
   listen?: string;
+  /**
+   * Explicit mode: your own servers (a Tor bridge, a proxy, a VPN endpoint on loopback) put
+   * into the lab world under a name, reached through the censor and judged like any site.
+   */
+  services?: { name: string; host: string; port: number }[];
   /** Append events to this JSON Lines file. */
   events?: string;
   /** Rotate the events file past this many bytes (FILE -> FILE.1); default: no limit. */

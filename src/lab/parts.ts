@@ -99,7 +99,8 @@ export function resolverPart(site: Site, resolver: Resolver, o: { forwarder?: Fo
     name: "resolver",
     workers: () => workers,
     async start() {
-      for (const net of site.networks) await add(net, net === network ? portFor("dns", site.ports) : 0);
+      // --ports BASE: the other networks' resolvers follow the documented parts (BASE+6, BASE+7, ...).
+      for (const [i, net] of site.networks.entries()) await add(net, net === network ? portFor("dns", site.ports) : typeof site.ports === "number" ? site.ports + 5 + i : 0);
       // Each network's resolver also answers on the censor's end of its link, port 53, where
       // nft sends every client DNS query (any destination address).
       for (const l of site.plan?.links ?? []) {

@@ -86,13 +86,13 @@ export const ACTIONS: { [K in ActionType]: ActionRow<K> } = {
   truncate: dnsOnly("truncate", "truncate", "answer with TC set over UDP (the retry over TCP gets the world's answer)", { params: none, blocks: false, shown: "degrade" }),
   spoof: dnsOnly("spoof", "spoof", "answer with these addresses", {
     bare: false,
-    params: z.union([IpAddressList, z.strictObject({ addresses: IpAddressList, ttl: z.number().int().min(0).optional() })]),
+    params: z.union([IpAddressList, z.strictObject({ addresses: IpAddressList.describe("addresses to answer with"), ttl: z.number().int().min(0).optional().describe("TTL of the answers (default 60)") })]),
     parse: (p) => ({ type: "spoof", addresses: Array.isArray(p) ? (p as string[]) : (obj(p).addresses as string[]), ttl: Array.isArray(p) ? 60 : ((obj(p).ttl as number | undefined) ?? 60) }),
     message: "deliver", shown: "intercept",
   }),
   drop: {
     summary: "silence: the packets go nowhere until the client gives up",
-    bare: true, params: z.strictObject({ timeout: Duration.optional() }),
+    bare: true, params: z.strictObject({ timeout: Duration.optional().describe("close after this long (default 120s)") }),
     parse: (p) => {
       const t = obj(p).timeout === undefined ? undefined : parseDuration(obj(p).timeout as string | number);
       return t === undefined ? { type: "drop" } : { type: "drop", timeoutMs: t };
@@ -113,12 +113,11 @@ export const ACTIONS: { [K in ActionType]: ActionRow<K> } = {
     summary: "an HTTP response (status, headers, body; a reset on TLS)",
     bare: false,
     params: z.strictObject({
-      status: z.number().int().min(100).max(599).optional(),
-      reason: z.string().optional(),
-      headers: z.record(z.string(), z.string()).optional(),
-      body: z.string().optional(),
-      /** Shorthand for a redirect: sets Location (status defaults to 302). */
-      location: z.string().optional(),
+      status: z.number().int().min(100).max(599).optional().describe("HTTP status (default 403, or 302 with location)"),
+      reason: z.string().optional().describe("the status line's reason phrase"),
+      headers: z.record(z.string(), z.string()).optional().describe("extra response headers"),
+      body: z.string().optional().describe("the page"),
+      location: z.string().optional().describe("a redirect: sets Location (status defaults to 302)"),
     }),
     parse: (raw) => {
       const p = obj(raw);
@@ -133,7 +132,7 @@ export const ACTIONS: { [K in ActionType]: ActionRow<K> } = {
   },
   "tls-alert": {
     summary: "a fatal TLS alert",
-    bare: true, params: z.strictObject({ alert: z.union([z.number().int().min(0).max(255), z.string()]).optional() }),
+    bare: true, params: z.strictObject({ alert: z.union([z.number().int().min(0).max(255), z.string()]).optional().describe(`alert description: a number or ${Object.keys(TLS_ALERTS).join(", ")} (default handshake_failure)`) }),
     parse: (p) => {
       const a = obj(p).alert;
       return { type: "tls-alert", alert: typeof a === "number" ? a : (TLS_ALERTS[String(a ?? "handshake_failure")] ?? 40) };
@@ -144,8 +143,9 @@ export const ACTIONS: { [K in ActionType]: ActionRow<K> } = {
     summary: "slow the flow (rate, added delay, loss, onset after N bytes)",
     bare: true,
     params: z.strictObject({
-      rate: Rate.optional(), delay: Duration.optional(), loss: Probability.optional(),
-      stall: Duration.optional(), afterBytes: z.number().int().min(0).optional(),
+      rate: Rate.optional().describe("bytes per second (\"64kbit\", \"16KB/s\")"), delay: Duration.optional().describe("added to each chunk"),
+      loss: Probability.optional().describe("share of chunks stalled as if lost (and of messages lost, in the relay)"),
+      stall: Duration.optional().describe("how long a lost chunk stalls the flow"), afterBytes: z.number().int().min(0).optional().describe("throttle only after this many bytes"),
     }),
     parse: (raw) => {
       if (raw === undefined) return { type: "throttle", rate: 16 * 1024 };
@@ -162,7 +162,7 @@ export const ACTIONS: { [K in ActionType]: ActionRow<K> } = {
   },
   mitm: {
     summary: "intercept TLS with a certificate of the profile's CA",
-    bare: true, params: z.strictObject({ ca: z.string().min(1), copySubject: z.boolean().optional() }),
+    bare: true, params: z.strictObject({ ca: z.string().min(1).describe("the CA that signs (chokepoint ca list: lab, qaznet, isca-2020, isca, ...)"), copySubject: z.boolean().optional().describe("copy the real server's subject and names (default true, as the 2019 box did)") }),
     parse: (p) => (p === undefined ? { type: "mitm", ca: "lab", copySubject: true } : { type: "mitm", ca: obj(p).ca as string, copySubject: (obj(p).copySubject as boolean | undefined) ?? true }),
     dns: "world", connect: "pass", stream: "mitm", message: "deliver", kernel: "accept", blocks: false, shown: "intercept",
   },
@@ -173,13 +173,13 @@ export const ACTIONS: { [K in ActionType]: ActionRow<K> } = {
   },
   outage: {
     summary: "a messaging service is down (refuse: an error; silent: accepted, never delivered)",
-    bare: true, params: z.strictObject({ mode: z.enum(["refuse", "silent"]).optional() }),
+    bare: true, params: z.strictObject({ mode: z.enum(["refuse", "silent"]).optional().describe("refuse: an error to the sender (default); silent: accepted, never delivered") }),
     parse: (p) => ({ type: "outage", mode: (obj(p).mode as "refuse" | "silent" | undefined) ?? "refuse" }),
     dns: "silence", connect: (a) => (a.mode === "refuse" ? "reset" : "silence"), stream: "silence", message: "outage", kernel: "drop", blocks: true, shown: "block",
   },
   reject: {
     summary: "a service refuses the message with an error",
-    bare: true, params: z.strictObject({ error: z.string().optional(), status: z.number().int().optional() }),
+    bare: true, params: z.strictObject({ error: z.string().optional().describe("the error the sender gets"), status: z.number().int().optional().describe("HTTP status the SMS gateway answers with") }),
     parse: (p) => {
       const status = obj(p).status as number | undefined;
       return { type: "reject", error: (obj(p).error as string | undefined) ?? "service unavailable", ...(status !== undefined ? { status } : {}) };
@@ -188,7 +188,7 @@ export const ACTIONS: { [K in ActionType]: ActionRow<K> } = {
   },
   queue: {
     summary: "a service holds messages until the rule no longer holds",
-    bare: true, params: z.strictObject({ maxMessages: z.number().int().positive().optional() }),
+    bare: true, params: z.strictObject({ maxMessages: z.number().int().positive().optional().describe("how many messages the queue holds (default 10,000)") }),
     parse: (p) => {
       const max = obj(p).maxMessages as number | undefined;
       return max === undefined ? { type: "queue" } : { type: "queue", maxMessages: max };

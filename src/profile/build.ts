@@ -6,7 +6,7 @@ import { parseDuration } from "../util/duration.js";
 import { parseClockTime, parseInstant } from "../util/time.js";
 import type { PathKey, YamlSource } from "../util/yaml-source.js";
 import { toAction } from "./actions.js";
-import { loadList, normalizeNameEntry, type Progress } from "./lists.js";
+import { loadList, normalizeNameEntry, type Progress, type RpzPolicy } from "./lists.js";
 import { DAYS, type ProfileDoc, type RuleDoc, type WindowDoc } from "./schema.js";
 import { DEFAULT_DPI, type Match, type Profile, type Rule, type Window } from "./model.js";
 import { LIST_MATCHERS } from "./matchers.js";
@@ -14,7 +14,9 @@ import { asArray, isObj } from "./check.js";
 import { parseUrlMatch } from "./url-match.js";
 
 export class ProfileBuilder {
-  private listCache = new Map<string, string[] | undefined>();
+  private listCache = new Map<string, { entries: string[]; policies?: Map<string, RpzPolicy> } | undefined>();
+  /** RPZ policies of the list entries of the rule being built, by matcher field. */
+  private rpz: { field: "domain" | "host" | "sni"; policies: Map<string, RpzPolicy> }[] = [];
 
   constructor(private readonly src: YamlSource, private readonly tz: string, private readonly opts: { variant?: string; onProgress?: (what: string, done: number, total: number) => void }) {}
 
@@ -32,7 +34,7 @@ export class ProfileBuilder {
         else ruleDocs.push(entry);
       });
     }
-    const rules = ruleDocs.map(({ doc: r, path }) => this.rule(doc, r, path));
+    const rules = ruleDocs.flatMap(({ doc: r, path }) => this.rule(doc, r, path));
     const dpi = doc.dpi ?? {};
     const profile: Profile = {
       id: doc.id,
@@ -51,7 +53,7 @@ export class ProfileBuilder {
         direction: dpi.direction ?? DEFAULT_DPI.direction,
       },
       world: { hosts: doc.world?.hosts ?? {}, nonexistent: doc.world?.nonexistent ?? [], certs: doc.world?.certs ?? {} },
-      rules: rules.filter((r): r is Rule => r !== undefined),
+      rules,
       variants: Object.fromEntries(Object.entries(doc.variants ?? {}).map(([k, v]) => [k, {
         ...(v.description ? { description: v.description } : {}), ...(v.confidence ? { confidence: v.confidence } : {}),
       }])),
@@ -70,9 +72,10 @@ export class ProfileBuilder {
     return profile;
   }
 
-  private rule(profile: ProfileDoc, r: RuleDoc, path: PathKey[]): Rule | undefined {
+  private rule(profile: ProfileDoc, r: RuleDoc, path: PathKey[]): Rule[] {
+    this.rpz = [];
     const match = this.resolveMatch(r.match, [...path, "match"]);
-    if (!match) return undefined;
+    if (!match) return [];
     const rule: Rule = {
       id: r.id,
       profile: profile.id,
@@ -86,7 +89,41 @@ export class ProfileBuilder {
     if (r.confidence) rule.confidence = r.confidence;
     if (r.probability !== undefined) rule.probability = r.probability;
     if (r.residual) rule.residual = { ms: r.residual.seconds * 1000, key: r.residual.key ?? "3-tuple", renew: r.residual.renew ?? false };
-    return rule;
+    return this.rpz.length ? this.splitByPolicy(rule, [...path, "match"]) : [rule];
+  }
+
+  /**
+   * A rule whose names come from an RPZ zone: each record keeps its meaning. Passthru entries
+   * become an exception placed first; rpz-drop a drop; NODATA an empty answer; rpz-tcp-only
+   * a truncated one; local data a spoofed answer; NXDOMAIN records (CNAME .) take the rule's
+   * own action (write `nxdomain` to keep their DNS meaning).
+   */
+  private splitByPolicy(rule: Rule, path: PathKey[]): Rule[] {
+    const out: Rule[] = [];
+    for (const { field, policies } of this.rpz) {
+      const groups = new Map<string, { action: Rule["action"] | undefined; names: string[] }>();
+      for (const name of rule.match[field] ?? []) {
+        const p = policies.get(name) ?? { kind: "nxdomain" as const };
+        const key = p.kind === "local" ? `local ${[...p.addresses].sort().join(",")}` : p.kind;
+        const action: Rule["action"] | undefined = p.kind === "passthru" ? { type: "allow" } : p.kind === "drop" ? { type: "drop" } : p.kind === "nodata" ? { type: "empty" }
+          : p.kind === "tcp-only" ? { type: "truncate" } : p.kind === "local" ? { type: "spoof", addresses: p.addresses, ttl: 60 } : undefined;
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = { action, names: [] }));
+        g.names.push(name);
+      }
+      let n = 0;
+      for (const [key, g] of groups) {
+        const action = g.action ?? rule.action;
+        if (field !== "domain" && g.action && g.action.type !== "allow" && g.action.type !== "drop") {
+          this.src.error([...path, field, "file"], `the zone's ${key} records (${g.names.length}, e.g. ${g.names[0]}) only have a meaning for DNS, and this rule matches ${field}`);
+          continue;
+        }
+        const sub: Rule = { ...rule, match: { ...rule.match, [field]: g.names }, action, ...(g.action ? { id: `${rule.id}:${key.split(" ")[0]}${key.startsWith("local") ? `-${++n}` : ""}` } : {}) };
+        if (g.action?.type === "allow") out.unshift(sub);
+        else out.push(sub);
+      }
+    }
+    return out;
   }
 
   private resolveWindow(w: WindowDoc, profile: ProfileDoc): Window {
@@ -116,9 +153,12 @@ export class ProfileBuilder {
       const v = m[field];
       if (v === undefined) continue;
       if (isObj(v)) {
-        const entries = this.list(v as { file: string; format?: "plain" | "csv" | "rpz"; mode?: "exact" | "suffix" }, field === "ip" ? "ip" : "name", [...path, field]);
-        if (!entries) ok = false;
-        else out[field] = entries;
+        const loaded = this.list(v as { file: string; format?: "plain" | "csv" | "rpz"; mode?: "exact" | "suffix" }, field === "ip" ? "ip" : "name", [...path, field]);
+        if (!loaded) ok = false;
+        else {
+          out[field] = loaded.entries;
+          if (loaded.policies && field !== "ip") this.rpz.push({ field, policies: loaded.policies });
+        }
       } else {
         out[field] = asArray(v).map((n) => (field === "ip" ? String(n).trim() : normalizeNameEntry(String(n))!));
       }
@@ -143,16 +183,16 @@ export class ProfileBuilder {
     return ok ? out : undefined;
   }
 
-  private list(spec: { file: string; format?: "plain" | "csv" | "rpz"; mode?: "exact" | "suffix" }, kind: "name" | "ip", path: PathKey[]): string[] | undefined {
+  private list(spec: { file: string; format?: "plain" | "csv" | "rpz"; mode?: "exact" | "suffix" }, kind: "name" | "ip", path: PathKey[]): { entries: string[]; policies?: Map<string, RpzPolicy> } | undefined {
     const file = resolve(dirname(this.src.file), spec.file);
     const key = `${kind}|${spec.format ?? ""}|${spec.mode ?? ""}|${file}`;
     if (this.listCache.has(key)) return this.listCache.get(key);
     const progress: Progress | undefined = this.opts.onProgress && ((done, total) => this.opts.onProgress!(`loading ${spec.file}`, done, total));
-    let entries: string[] | undefined;
+    let entries: { entries: string[]; policies?: Map<string, RpzPolicy> } | undefined;
     try {
       const r = loadList(file, { kind, ...(spec.format ? { format: spec.format } : {}), ...(spec.mode ? { mode: spec.mode } : {}), ...(progress ? { onProgress: progress } : {}) });
       this.src.errors.push(...r.errors);
-      entries = r.errors.length ? undefined : r.entries;
+      entries = r.errors.length ? undefined : { entries: r.entries, ...(r.policies ? { policies: r.policies } : {}) };
     } catch (err) {
       this.src.error([...path, "file"], `cannot read list file ${spec.file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }

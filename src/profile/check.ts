@@ -13,6 +13,8 @@ import { isCidr, normalizeNameEntry } from "./lists.js";
 import { FINGERPRINT_NAMES, isFingerprint } from "./vocabulary.js";
 import { LIST_MATCHERS, NAME_MATCHERS } from "./matchers.js";
 import { parseUrlMatch } from "./url-match.js";
+import { ACTIONS } from "./actions.js";
+import type { ActionType } from "./model.js";
 
 export interface CheckOptions {
   seeds?: SeedCatalog;
@@ -96,6 +98,7 @@ export class Checker {
         if (isObj(w)) this.window(w, Array.isArray(r.window) ? [...at, "window", j] : [...at, "window"]);
       }
       if (isObj(r.match)) this.match(r.match, [...at, "match"]);
+      this.actionFits(r, at);
       if (isObj(r.action)) {
         const spoof = r.action.spoof;
         const addrs = Array.isArray(spoof) ? spoof : isObj(spoof) ? asArray(spoof.addresses) : [];
@@ -106,6 +109,17 @@ export class Checker {
       }
     });
     return new Set(ids.keys());
+  }
+
+  /** An action only a resolver can enact (nxdomain, spoof, ...) on a rule that matches no DNS query: a mistake, not a silent drop. */
+  private actionFits(r: Raw, at: PathKey[]): void {
+    const type = typeof r.action === "string" ? r.action : isObj(r.action) ? Object.keys(r.action)[0] : undefined;
+    if (type === undefined || !(type in ACTIONS) || !ACTIONS[type as ActionType].dnsOnly || !isObj(r.match)) return;
+    const m = r.match;
+    const dns = m.domain !== undefined || m.all !== undefined || asArray(m.protocol).includes("dns");
+    if (!dns) {
+      this.src.error([...at, "action"], `action "${type}" is an answer only the resolver can give, and this rule matches no DNS query (${Object.keys(m).join(", ")}): match a domain, or use drop, rst or a blockpage for connections`);
+    }
   }
 
   private window(w: Raw, path: PathKey[]): void {

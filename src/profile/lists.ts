@@ -8,7 +8,13 @@ import type { SourceError } from "../util/yaml-source.js";
 
 export type ListFormat = "plain" | "csv" | "rpz";
 export type ListKind = "name" | "ip";
-export interface ListResult { entries: string[]; errors: SourceError[]; lines: number }
+/**
+ * What an RPZ record asks for (RFC-draft "DNS Response Policy Zones" as BIND implements it):
+ * CNAME . NXDOMAIN; CNAME *. NODATA; CNAME rpz-passthru. let it be; CNAME rpz-drop. no
+ * answer; CNAME rpz-tcp-only. TC over UDP; A/AAAA records: answer with those (local data).
+ */
+export type RpzPolicy = { kind: "nxdomain" | "nodata" | "passthru" | "drop" | "tcp-only" } | { kind: "local"; addresses: string[] };
+export interface ListResult { entries: string[]; errors: SourceError[]; lines: number; /** RPZ files: each entry's policy. */ policies?: Map<string, RpzPolicy> }
 export type Progress = (done: number, total: number) => void;
 
 const MAX_ERRORS = 10;
@@ -64,8 +70,10 @@ export function loadList(
   const format = formatFor(file, opts.format);
   const entries: string[] = [];
   const errors: SourceError[] = [];
+  const policies = format === "rpz" ? new Map<string, RpzPolicy>() : undefined;
   const fd = openSync(file, "r");
   let lineNo = 0;
+  let refused = false;
   try {
     const total = fstatSync(fd).size;
     const buf = Buffer.allocUnsafe(4 << 20);
@@ -73,7 +81,6 @@ export function loadList(
     let carry = "";
     let header: string[] | undefined;
     let origin = "";
-    let refused = false;
     const onLine = (line: string): void => {
       lineNo++;
       if (refused) return;
@@ -86,14 +93,32 @@ export function loadList(
         errors.push({ file, line: lineNo, col: 1, message: "this file does not look like a list of names or addresses (a PEM block or binary data); none of it is shown" });
         return;
       }
+      let policy: RpzPolicy | string | undefined;
       const parsed = format === "csv" ? csvLine(line, lineNo, (h) => (header = h), header)
-        : format === "rpz" ? rpzLine(line, origin, (o) => (origin = o))
+        : format === "rpz" ? rpzLine(line, origin, (o) => (origin = o), (p) => (policy = p))
         : plainLine(line);
       if (parsed === null) return;
+      if (format === "csv" && lineNo === 1 && !header) {
+        // Not OONI's header: the first line would be taken for a name. Say so rather than guess.
+        refused = true;
+        errors.push({ file, line: 1, col: 1, message: "a test-lists CSV starts with OONI's header (url,category_code,...); give `format: plain` for one name a line" });
+        return;
+      }
+      if (typeof policy === "string") {
+        if (errors.length < MAX_ERRORS) errors.push({ file, line: lineNo, col: 1, message: policy });
+        return;
+      }
       const entry = opts.kind === "ip"
         ? (isCidr(parsed) ? parsed.trim() : undefined)
         : normalizeNameEntry(parsed, opts.mode);
-      if (entry) entries.push(entry);
+      if (entry && policies && policy) {
+        const had = policies.get(entry);
+        if (had?.kind === "local" && policy.kind === "local") had.addresses.push(...policy.addresses);
+        else {
+          if (!had) entries.push(entry);
+          policies.set(entry, policy);
+        }
+      } else if (entry) entries.push(entry);
       else if (errors.length < MAX_ERRORS) {
         errors.push({ file, line: lineNo, col: 1, message: `not ${opts.kind === "ip" ? "an address or CIDR" : "a domain name"}: ${showable(parsed)}` });
       }
@@ -112,13 +137,31 @@ export function loadList(
   } finally {
     closeSync(fd);
   }
-  return { entries, errors, lines: lineNo };
+  if (!refused && !errors.length && !entries.length) errors.push({ file, line: 1, col: 1, message: "the list has no entries (an empty list blocks nothing: is it the right file?)" });
+  return { entries, errors, lines: lineNo, ...(policies ? { policies } : {}) };
 }
 
 /** An entry as an error may quote it: a short printable line that could be a mistyped name, else only its length (never a key-like blob). */
 function showable(entry: string): string {
   const quotable = /^[\x20-\x7e]{1,80}$/.test(entry) && !/^[A-Za-z0-9+/=]{40,}$/.test(entry);
   return quotable ? JSON.stringify(entry) : `(${entry.length} characters that are no name or address)`;
+}
+
+/** The policy of an RPZ record from the fields after its owner ([ttl] [class] type rdata). */
+function rpzPolicy(fields: string[]): RpzPolicy | string {
+  const f = fields.filter((x) => !/^\d+$/.test(x) && x.toUpperCase() !== "IN");
+  const type = f[0]?.toUpperCase();
+  const data = f[1] ?? "";
+  if (type === "A" || type === "AAAA") return isIP(data) ? { kind: "local", addresses: [data] } : `local data ${type} ${data} is not an address`;
+  if (type !== "CNAME") return `RPZ record type ${type ?? "(none)"} is not supported (CNAME policies, A and AAAA local data)`;
+  switch (data.toLowerCase()) {
+    case ".": return { kind: "nxdomain" };
+    case "*.": return { kind: "nodata" };
+    case "rpz-passthru.": return { kind: "passthru" };
+    case "rpz-drop.": return { kind: "drop" };
+    case "rpz-tcp-only.": return { kind: "tcp-only" };
+    default: return `CNAME ${data} (local data that names another name) is not supported: use A or AAAA records`;
+  }
 }
 
 function plainLine(line: string): string | null {
@@ -147,8 +190,8 @@ function csvLine(line: string, lineNo: number, setHeader: (h: string[]) => void,
   return first;
 }
 
-/** RPZ: owner names of records ("bad.example CNAME ."), relative to $ORIGIN ("rpz" zones). */
-function rpzLine(line: string, origin: string, setOrigin: (o: string) => void): string | null {
+/** RPZ: owner names of records ("bad.example CNAME ."), relative to $ORIGIN ("rpz" zones), and what each asks for. */
+function rpzLine(line: string, origin: string, setOrigin: (o: string) => void, setPolicy: (p: RpzPolicy | string) => void): string | null {
   const t = line.replace(/;.*$/, "").trim();
   if (!t) return null;
   if (t.startsWith("$ORIGIN")) {
@@ -159,6 +202,7 @@ function rpzLine(line: string, origin: string, setOrigin: (o: string) => void): 
   const owner = t.split(/\s+/)[0]!;
   const fields = t.split(/\s+/).map((f) => f.toUpperCase());
   if (fields.includes("SOA") || fields.includes("NS")) return null;
+  setPolicy(rpzPolicy(t.split(/\s+/).slice(1)));
   let name = owner.endsWith(".") ? owner.slice(0, -1) : owner;
   // Owner names are relative to the zone's origin unless fully qualified; strip the RPZ zone name.
   if (!owner.endsWith(".") && origin && name.endsWith(`.${origin}`)) name = name.slice(0, -origin.length - 1);

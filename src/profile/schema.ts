@@ -6,159 +6,168 @@ import { z } from "zod";
 import { CONFIDENCE, ID } from "../seeds/schema.js";
 import { Duration, Probability } from "./values.js";
 import { FINGERPRINT_NAMES, PROTOCOLS, SERVICES } from "./vocabulary.js";
-import { MATCHER_NAMES, type MatcherName } from "./matchers.js";
-import { ACTION_NAMES, PARAM_ACTIONS, SIMPLE_ACTIONS } from "./actions.js";
+import { MATCHERS, MATCHER_NAMES, type MatcherName } from "./matchers.js";
+import { ACTIONS, ACTION_NAMES, PARAM_ACTIONS, SIMPLE_ACTIONS } from "./actions.js";
+import type { ActionType } from "./model.js";
 
 export { CONFIDENCE, ID };
 
-const Confidence = z.enum(CONFIDENCE);
+const Confidence = z.enum(CONFIDENCE).describe("how sure the record is: P primary measurement, O official, N news, S secondary or our inference, U unverified");
 
 /** A list file: names (or addresses) loaded from disk, relative to the profile. */
 const ListFile = z.strictObject({
-  file: z.string().min(1),
-  format: z.enum(["plain", "csv", "rpz"]).optional(),
-  /** How bare names in the file match: exact name (default) or name plus all subdomains. */
-  mode: z.enum(["exact", "suffix"]).optional(),
-});
-/** Names: "example.org" exact, ".example.org" the name and all subdomains, "*.example.org" subdomains only. */
-const NameMatch = z.union([z.string().min(1), z.array(z.string().min(1)).min(1), ListFile]);
-const IpMatch = z.union([z.string().min(1), z.array(z.string().min(1)).min(1), ListFile]);
+  file: z.string().min(1).describe("the list file, relative to the profile"),
+  format: z.enum(["plain", "csv", "rpz"]).optional().describe("plain (one entry a line, # comments), csv (OONI/Citizen Lab test-lists, with its header) or rpz (a zone; its records keep their meaning); default from the extension"),
+  mode: z.enum(["exact", "suffix"]).optional().describe("how bare names in the file match: the name only (exact, default) or with all its subdomains (suffix)"),
+}).describe("names or addresses from a file");
+const names = (what: string) => z.union([z.string().min(1), z.array(z.string().min(1)).min(1), ListFile])
+  .describe(`${what}: "example.org" that name, ".example.org" it and its subdomains, "*.example.org" subdomains only; a list, or { file }`);
+const IpMatch = z.union([z.string().min(1), z.array(z.string().min(1)).min(1), ListFile]).describe("destination addresses and CIDRs (IPv4 and IPv6), a list, or { file }");
 const PortSpec = z.union([z.number().int().min(0).max(65535), z.string().regex(/^\d{1,5}-\d{1,5}$/, 'a port or a range "1000-2000"')]);
 const KeywordMatch = z.union([
   z.string().min(1),
   z.array(z.string().min(1)).min(1),
-  z.strictObject({ any: z.array(z.string().min(1)).min(1), ignoreCase: z.boolean().optional() }),
-]);
+  z.strictObject({
+    any: z.array(z.string().min(1)).min(1).describe("byte patterns, any of which matches"),
+    ignoreCase: z.boolean().optional().describe("match ASCII letters in any case"),
+  }),
+]).describe("byte patterns in the first bytes the DPI reads (Aho-Corasick)");
 const StrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 
+/** The matchers, each described by its declaration (matchers.ts). */
+const m = <T extends z.ZodType>(k: MatcherName, t: T) => t.optional().describe(MATCHERS[k].what + MATCHER_HELP[k]);
+const MATCHER_HELP: Record<MatcherName, string> = {
+  domain: " (the resolver's queries)", host: " (the interceptor reads it from HTTP requests)", sni: " (from the TLS ClientHello)",
+  url: ': host and path prefix, "translate.example/translate"', keyword: "", ip: " (destination)", port: ': numbers or ranges "1000-2000"',
+  protocol: ` (${PROTOCOLS.join(", ")})`, fingerprint: ` (${FINGERPRINT_NAMES.join(", ")}, ja3:<md5>, ja4:<id>)`, service: ` (${SERVICES.join(", ")})`,
+  all: ": everything the rule's networks send (a shutdown)",
+};
 
 export const MatchSchema = z
   .strictObject({
-    domain: NameMatch.optional(),
-    host: NameMatch.optional(),
-    sni: NameMatch.optional(),
-    url: StrList.optional(),
-    keyword: KeywordMatch.optional(),
-    ip: IpMatch.optional(),
-    port: z.union([PortSpec, z.array(PortSpec).min(1)]).optional(),
-    protocol: z.union([z.enum(PROTOCOLS), z.array(z.enum(PROTOCOLS)).min(1)]).optional(),
-    fingerprint: StrList.optional(),
-    service: z.union([z.enum(SERVICES), z.array(z.enum(SERVICES)).min(1)]).optional(),
-    /** Matches everything the rule's networks send (a shutdown). */
-    all: z.literal(true).optional(),
+    domain: m("domain", names("DNS query names")),
+    host: m("host", names("HTTP Host")),
+    sni: m("sni", names("TLS server names")),
+    url: m("url", StrList),
+    keyword: m("keyword", KeywordMatch),
+    ip: m("ip", IpMatch),
+    port: m("port", z.union([PortSpec, z.array(PortSpec).min(1)])),
+    protocol: m("protocol", z.union([z.enum(PROTOCOLS), z.array(z.enum(PROTOCOLS)).min(1)])),
+    fingerprint: m("fingerprint", StrList),
+    service: m("service", z.union([z.enum(SERVICES), z.array(z.enum(SERVICES)).min(1)])),
+    all: m("all", z.literal(true)),
   } satisfies Record<MatcherName, z.ZodType>)
-  .refine((m) => Object.values(m).some((v) => v !== undefined), { message: `match needs at least one matcher (${MATCHER_NAMES.join(", ")})` });
+  .refine((x) => Object.values(x).some((v) => v !== undefined), { message: `match needs at least one matcher (${MATCHER_NAMES.join(", ")})` })
+  .describe("what the rule matches; matchers are ANDed");
 
 export { ACTION_NAMES, PARAM_ACTIONS, SIMPLE_ACTIONS };
 
 /** An action: a bare word, or a one-key map of its parameters; both derived from the action table (actions.ts). */
 export const ActionSchema = z.union([
   z.enum(SIMPLE_ACTIONS as [string, ...string[]]),
-  ...Object.entries(PARAM_ACTIONS).map(([name, params]) => z.strictObject({ [name]: params as z.ZodType })),
-] as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]]);
+  ...Object.entries(PARAM_ACTIONS).map(([name, params]) => z.strictObject({ [name]: (params as z.ZodType).describe(ACTIONS[name as ActionType].summary) })),
+] as unknown as [z.ZodType, z.ZodType, ...z.ZodType[]]).describe(`what the censor does: ${ACTION_NAMES.map((n) => `${n} (${ACTIONS[n as ActionType].summary})`).join("; ")}`);
 
 export const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
 export const WindowSchema = z
   .strictObject({
-    /** Absolute bounds: with an offset, or wall-clock time in `timezone` (default: the profile's). */
-    start: z.string().optional(),
-    end: z.string().optional(),
-    /** Every day between two local wall-clock times; crosses midnight when to < from. */
-    daily: z.strictObject({ from: z.string(), to: z.string(), days: z.array(z.enum(DAYS)).min(1).optional() }).optional(),
-    /** On for `on`, off for `off`, repeating from `anchor` (default: the window's or profile's start). */
-    intermittent: z.strictObject({ on: Duration, off: Duration, anchor: z.string().optional() }).optional(),
-    /** Relative to the instant the lab started (lab time), for CI fixtures. */
-    relative: z.strictObject({ after: Duration.optional(), for: Duration.optional() }).optional(),
-    timezone: z.string().optional(),
+    start: z.string().optional().describe("from this instant: with an offset, or wall-clock time in `timezone` (default: the profile's)"),
+    end: z.string().optional().describe("until this instant (same forms as start)"),
+    daily: z.strictObject({
+      from: z.string().describe("local time of day, HH:MM"),
+      to: z.string().describe("local time of day, HH:MM (before `from`: the window crosses midnight)"),
+      days: z.array(z.enum(DAYS)).min(1).optional().describe("only these weekdays"),
+    }).optional().describe("every day between two local wall-clock times"),
+    intermittent: z.strictObject({
+      on: Duration.describe("on for this long"),
+      off: Duration.describe("then off for this long"),
+      anchor: z.string().optional().describe("the cycle starts here (default: the window's or profile's start)"),
+    }).optional().describe("on and off, repeating"),
+    relative: z.strictObject({
+      after: Duration.optional().describe("from this long after the lab started"),
+      for: Duration.optional().describe("for this long"),
+    }).optional().describe("relative to the instant the lab started (lab time), for CI fixtures"),
+    timezone: z.string().optional().describe("IANA name (Asia/Almaty) or offset (+06:00) for this window's local times"),
   })
   .refine((w) => w.start || w.end || w.daily || w.intermittent || w.relative, {
     message: "a window needs start/end, daily, intermittent or relative",
-  });
+  })
+  .describe("when the rule holds; every condition present must hold");
 
 export const ResidualSchema = z.strictObject({
-  seconds: z.number().positive(),
-  /** 3-tuple: client address, server address, server port; 4-tuple adds the client port. */
-  key: z.enum(["3-tuple", "4-tuple"]).optional(),
-  /** Each blocked retry restarts the timer (Kazakhstan 2021-24). */
-  renew: z.boolean().optional(),
-});
+  seconds: z.number().positive().describe("how long the pair stays blocked after a trigger"),
+  key: z.enum(["3-tuple", "4-tuple"]).optional().describe("3-tuple: client address, server address and port; 4-tuple adds the client port"),
+  renew: z.boolean().optional().describe("each blocked retry restarts the timer (Kazakhstan 2021-24)"),
+}).describe("after a trigger, block the same client and server for a while");
 
 export const RuleSchema = z.strictObject({
-  id: ID,
-  description: z.string().optional(),
+  id: ID.describe("unique in the profile"),
+  description: z.string().optional().describe("what the rule stands for, in words"),
   match: MatchSchema,
   action: ActionSchema,
-  window: z.union([WindowSchema, z.array(WindowSchema).min(1)]).optional(),
-  /** Networks the rule applies to (default: all of the profile's); "*" for any network. */
-  networks: z.array(z.union([ID, z.literal("*")])).min(1).optional(),
-  seed: ID.optional(),
+  window: z.union([WindowSchema, z.array(WindowSchema).min(1)]).optional().describe("when the rule holds (a list: any of them); default the profile's period"),
+  networks: z.array(z.union([ID, z.literal("*")])).min(1).optional().describe("networks the rule applies to (default: all of the profile's); \"*\" for any"),
+  seed: ID.optional().describe("the documented event this rule comes from (seeds/)"),
   confidence: Confidence.optional(),
-  probability: Probability.optional(),
+  probability: Probability.optional().describe("share of flows the rule acts on (deterministic per flow)"),
   residual: ResidualSchema.optional(),
-});
+}).describe("a rule: match, action, window, networks, seed; the first matching active rule wins");
 
 export const DpiSchema = z.strictObject({
-  /** first-segment: judge only the first chunk the client sent; reassemble: buffer up to limits. */
-  inspect: z.enum(["first-segment", "reassemble"]).optional(),
-  reassembleBytes: z.number().int().positive().optional(),
-  reassembleTimeout: Duration.optional(),
-  hostCase: z.enum(["insensitive", "sensitive"]).optional(),
-  direction: z.enum(["client", "server", "both"]).optional(),
-});
+  inspect: z.enum(["first-segment", "reassemble"]).optional().describe("first-segment: judge only the first chunk the client sent; reassemble: buffer up to the limits"),
+  reassembleBytes: z.number().int().positive().optional().describe("reassembly stops here (default 16384)"),
+  reassembleTimeout: Duration.optional().describe("reassembly gives up after this (default 2s)"),
+  hostCase: z.enum(["insensitive", "sensitive"]).optional().describe("whether Host matching minds case"),
+  direction: z.enum(["client", "server", "both"]).optional().describe("whose payload keyword and fingerprint rules read"),
+}).describe("the censor's DPI quirks");
 
 export const VariantSchema = z.strictObject({
-  description: z.string().optional(),
+  description: z.string().optional().describe("what this variant supposes"),
   confidence: Confidence.optional(),
-  /** Rules added, or replacing the base rule with the same id. */
-  rules: z.array(RuleSchema).optional(),
-  /** Base rule ids switched off in this variant. */
-  disable: z.array(ID).optional(),
-});
+  rules: z.array(RuleSchema).optional().describe("rules added, or replacing the base rule with the same id"),
+  disable: z.array(ID).optional().describe("base rule ids switched off in this variant"),
+}).describe("an alternative mechanism where the record is unsure (--variant NAME)");
 
 export const OBSERVATIONS = [
   "dns", "tcp_ip", "http-failure", "http-diff", "false",
   "tls-timeout", "tls-reset", "mitm", "throttled", "service-unavailable", "residual", "blockpage",
 ] as const;
 export const ExpectSchema = z.strictObject({
-  target: z.string().min(1),
-  observe: z.enum(OBSERVATIONS),
-  networks: z.array(ID).min(1).optional(),
-  at: z.string().optional(),
-  variant: z.string().optional(),
-  note: z.string().optional(),
-});
+  target: z.string().min(1).describe("an http(s) URL, service:NAME, tor://HOST:PORT or obfs4://HOST:PORT"),
+  observe: z.enum(OBSERVATIONS).describe("what a correct probe concludes: OONI's blocking (dns, tcp_ip, http-failure, http-diff, false) or the lab's own"),
+  networks: z.array(ID).min(1).optional().describe("measured from these networks (default: the lab's default)"),
+  at: z.string().optional().describe("at this instant (default: noon of the profile's first day)"),
+  variant: z.string().optional().describe("with this variant"),
+  note: z.string().optional().describe("why"),
+}).describe("what a probe should observe for a target");
 
 export const WorldSchema = z.strictObject({
-  /** Names pinned to addresses ("*.wordpress.com": [...]), so that IP blocks hit what they hit. */
-  hosts: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
-  /** Names that do not exist (NXDOMAIN from the world itself). */
-  nonexistent: z.array(z.string().min(1)).optional(),
-  /** Names whose origin presents a broken certificate. */
-  certs: z.record(z.string(), z.enum(["valid", "expired", "not-yet-valid", "wrong-name", "self-signed"])).optional(),
-});
+  hosts: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional().describe("names pinned to addresses (\"*.wordpress.com\": [...]), so that IP blocks hit what they hit"),
+  nonexistent: z.array(z.string().min(1)).optional().describe("names that do not exist (NXDOMAIN from the world itself)"),
+  certs: z.record(z.string(), z.enum(["valid", "expired", "not-yet-valid", "wrong-name", "self-signed"])).optional().describe("names whose origin presents a broken certificate"),
+}).describe("the profile's part of the lab world");
 
 export const ProfileSchema = z.strictObject({
-  $schema: z.string().optional(),
-  id: ID,
-  title: z.string().min(1),
-  country: z.string().regex(/^[A-Z]{2}$/, "an ISO 3166-1 alpha-2 code such as KZ (ZZ for examples)"),
-  timezone: z.string().min(1),
-  period: z.strictObject({ start: z.string(), end: z.string().optional() }),
-  /**
-   * event (default): a dated regime of the record, loaded by time travel (--country --at);
-   * procedure: a capability (a law's procedure) with lab-relative windows, loaded only by name.
-   */
-  kind: z.enum(["event", "procedure"]).optional(),
-  description: z.string().optional(),
-  networks: z.array(ID).min(1),
-  sources: z.array(ID).optional(),
+  $schema: z.string().optional().describe("the JSON Schema, for editors"),
+  id: ID.describe("the profile's id (chokepoint list)"),
+  title: z.string().min(1).describe("one line"),
+  country: z.string().regex(/^[A-Z]{2}$/, "an ISO 3166-1 alpha-2 code such as KZ (ZZ for examples)").describe("ISO 3166-1 alpha-2 (ZZ for examples)"),
+  timezone: z.string().min(1).describe("IANA name (Asia/Almaty) or offset (+06:00): local times and instants without an offset are in it"),
+  period: z.strictObject({
+    start: z.string().describe("when the regime began"),
+    end: z.string().optional().describe("when it ended (absent: open)"),
+  }).describe("when the regime was in force"),
+  kind: z.enum(["event", "procedure"]).optional().describe("event (default): a dated regime, loaded by time travel; procedure: a capability with lab-relative windows, loaded only by name"),
+  description: z.string().optional().describe("the story, in our words"),
+  networks: z.array(ID).min(1).describe("the networks the rules target; the first is the default"),
+  sources: z.array(ID).optional().describe("seed events the profile draws on"),
   confidence: Confidence.optional(),
   dpi: DpiSchema.optional(),
   world: WorldSchema.optional(),
-  rules: z.array(RuleSchema),
-  variants: z.record(ID, VariantSchema).optional(),
-  expect: z.array(ExpectSchema).optional(),
-});
+  rules: z.array(RuleSchema).describe("the rules, in precedence order"),
+  variants: z.record(ID, VariantSchema).optional().describe("alternative mechanisms, by name"),
+  expect: z.array(ExpectSchema).optional().describe("what probes should observe (conformance checks it)"),
+}).describe("a documented censorship regime");
 
 export type ProfileDoc = z.infer<typeof ProfileSchema>;
 export type RuleDoc = z.infer<typeof RuleSchema>;

@@ -1,6 +1,7 @@
 // Turns the lab's profile options into loaded profiles (ids, files, country + instant).
 import { loadProfile } from "./load.js";
-import { profilesAt, resolveProfileRef, scanProfiles } from "./catalog.js";
+import { profilesAt, resolveProfileRef, scanProfiles, summarize } from "./catalog.js";
+import { isValidTimeZone } from "../util/time.js";
 import type { Profile } from "./model.js";
 import { loadSeeds, type SeedCatalog } from "../seeds/catalog.js";
 import { SourceErrors } from "../util/yaml-source.js";
@@ -21,6 +22,31 @@ export function loadSeedCatalog(extra: string[] = []): SeedCatalog {
   return loadSeeds([SEEDS_DIR, ...extra]);
 }
 
+/**
+ * The time zone instants without an offset are read in (--at, --from, seeks): the first
+ * profile's, or with --country that country's profiles' zone; UTC when there is none.
+ * One rule everywhere, so that --at 2014-02-13T17:30 is Almaty's 17:30, as in the profiles.
+ */
+export function zoneFor(refs: (string | Profile)[], country?: string): string {
+  const first = refs[0];
+  if (first !== undefined && typeof first !== "string") return first.timezone;
+  const known = scanProfiles();
+  if (typeof first === "string") {
+    try {
+      const file = resolveProfileRef(first, known);
+      const s = known.find((k) => k.file === file) ?? summarize(file);
+      if (s?.timezone && isValidTimeZone(s.timezone)) return s.timezone;
+    } catch {
+      // An unknown profile is reported where it is loaded.
+    }
+  }
+  if (country) {
+    const same = known.find((k) => k.country === country.toUpperCase() && k.kind !== "example" && isValidTimeZone(k.timezone));
+    if (same) return same.timezone;
+  }
+  return "UTC";
+}
+
 export function selectProfiles(sel: ProfileSelection): { profiles: Profile[]; seeds: SeedCatalog } {
   const seeds = loadSeedCatalog(sel.seedDirs);
   const known = scanProfiles();
@@ -34,7 +60,11 @@ export function selectProfiles(sel: ProfileSelection): { profiles: Profile[]; se
   const profiles: Profile[] = [];
   let variantUsed = sel.variant === undefined;
   for (const ref of refs) {
-    if (typeof ref !== "string") { profiles.push(ref); continue; }
+    if (typeof ref !== "string") {
+      if (profiles.some((p) => p.id === ref.id)) throw new Error(`two profiles have the id "${ref.id}"; ids must be unique in one lab`);
+      profiles.push(ref);
+      continue;
+    }
     const file = resolveProfileRef(ref, known);
     const summary = known.find((k) => k.file === file);
     // A variant applies to the profiles that define it; the others load as they are.
@@ -46,7 +76,12 @@ export function selectProfiles(sel: ProfileSelection): { profiles: Profile[]; se
     });
     if (!r.profile) throw new SourceErrors(r.errors);
     if (hasVariant) variantUsed = true;
-    if (profiles.some((p) => p.id === r.profile!.id)) continue;
+    const twin = profiles.find((p) => p.id === r.profile!.id);
+    if (twin) {
+      // The same file twice (an id given and found again by --country) is one profile; two files with one id are a mistake.
+      if (twin.file === r.profile.file) continue;
+      throw new Error(`two profiles have the id "${r.profile.id}": ${twin.file ?? "(built in code)"} and ${r.profile.file}; ids must be unique in one lab`);
+    }
     profiles.push(r.profile);
   }
   if (!variantUsed) throw new Error(`no selected profile has a variant "${sel.variant}"`);

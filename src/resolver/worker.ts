@@ -39,6 +39,8 @@ const BATCH_MS = 20;
 const BATCH_MAX = 512;
 
 if (process.send) {
+  // A terminal's Ctrl-C reaches the whole process group: the lab decides when this process stops (over IPC).
+  process.on("SIGINT", () => undefined);
   let ctx: LabContext | undefined;
   let resolver: Resolver | undefined;
   const sockets: UdpSocket[] = [];

@@ -32,6 +32,7 @@ export class ResolverWorkers {
     for (let i = 0; i < n; i++) {
       const child = fork(WORKER, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
       this.children.push(child);
+      child.on("error", () => undefined); // a send on a closed channel at shutdown
       ready.push(new Promise((resolve, reject) => {
         child.on("message", (m: FromWorker) => {
           if (m.type === "ready") resolve();

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { selectProfiles } from "../profile/select.js";
+import { selectProfiles, zoneFor } from "../profile/select.js";
 import { buildWorld } from "../world/build.js";
 import { toInstant } from "../util/time.js";
 import { CENSOR_NS, down, plan, preflight, up, type Plan } from "./topology.js";
@@ -50,7 +50,8 @@ function upArgs(o: SessionOptions): string[] {
 export async function startSession(o: SessionOptions): Promise<Session> {
   const why = await preflight();
   if (why) throw new Error(why);
-  const at = toInstant(o.at, "at") ?? toInstant(o.from, "from");
+  const zone = zoneFor(o.profiles, o.country);
+  const at = toInstant(o.at, "at", zone) ?? toInstant(o.from, "from", zone);
   const { profiles } = selectProfiles({
     refs: o.profiles,
     ...(o.country ? { country: o.country, at: at ?? Date.now(), ...(o.at === undefined && o.from !== undefined ? { onward: true } : {}) } : {}),

@@ -38,7 +38,8 @@ export class YamlSource {
     }
     this.doc = parseDocument(source, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
     for (const e of this.doc.errors) {
-      const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+      // Without prettyErrors the parser gives offsets only: the line counter turns them into a position.
+      const pos = e.linePos?.[0] ?? (e.pos?.[0] !== undefined ? this.lines.linePos(e.pos[0]) : { line: 1, col: 1 });
       this.errors.push({ file, line: pos.line, col: pos.col, message: `YAML: ${e.message.split("\n")[0]}` });
     }
     this.data = this.errors.length ? undefined : this.doc.toJS({ maxAliasCount: 100 });

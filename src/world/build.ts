@@ -16,8 +16,10 @@ function ruleNames(p: Profile): string[] {
   return out;
 }
 
-export function buildWorld(profiles: readonly Profile[], opts: { mode?: "lab" | "internet"; dir?: string } = {}): World {
+export function buildWorld(profiles: readonly Profile[], opts: { mode?: "lab" | "internet"; dir?: string; hosts?: Record<string, string[]> } = {}): World {
   const data = emptyWorldData();
+  // The user's own servers (--service) first: their names must be what the user said.
+  if (opts.hosts) mergeInto(data, { hosts: opts.hosts, nonexistent: [], certs: {} });
   for (const p of profiles) mergeInto(data, { hosts: p.world.hosts, nonexistent: p.world.nonexistent, certs: p.world.certs });
   const files = loadWorldDir(opts.dir ?? WORLD_DIR);
   if (files.errors.length) throw new SourceErrors(files.errors);

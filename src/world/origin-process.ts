@@ -121,6 +121,8 @@ export class OriginProcess {
       ? spawn(wrap[0]!, [...wrap.slice(1), process.execPath, SCRIPT], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" })
       : fork(SCRIPT, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
     this.child = child;
+    // A channel closed under a send (the process died) is the supervisor's business, never an uncaught error.
+    child.on("error", () => undefined);
     this.addr = await new Promise((resolve, reject) => {
       child.once("exit", (code) => reject(new Error(`world origin exited (${code})`)));
       child.on("message", (m: { type: string; address?: { host: string; port: number }; message?: string; stats?: OriginStats }) => {

@@ -12,6 +12,8 @@ type Message =
   | { type: "close" };
 
 if (process.send) {
+  // A terminal's Ctrl-C reaches the whole process group: the lab decides when this process stops (over IPC).
+  process.on("SIGINT", () => undefined);
   let origin: Origin | undefined;
   let last = "";
   const report = (force = false): void => {

@@ -90,4 +90,26 @@ describe.skipIf(!CHROMIUM)("live view (chromium)", () => {
     await page.click("#reset");
     await expect.poll(() => page.textContent("#total")).toBe("0");
   });
+
+  it("on a 1024x768 projector: everything above the fold, decisions filled on load, a bad Go to says why, clocks say their zone", async () => {
+    const small = await browser.newPage({ viewport: { width: 1024, height: 768 } });
+    try {
+      await small.goto(`http://127.0.0.1:${lab.endpoints.control!.port}/`);
+      await small.locator("#title", { hasText: "Almaty" }).waitFor();
+      // The decisions of the test above were made before this page opened: they are listed.
+      await expect.poll(() => small.locator("#feed li").count()).toBeGreaterThan(0);
+      for (const id of ["#feed", "#counters", "#try-form", "#timeline", "#play"]) {
+        const box = await small.locator(id).boundingBox();
+        expect(box, id).not.toBeNull();
+        expect(box!.y, `${id} starts above the fold`).toBeLessThan(768 - 20);
+      }
+      expect(await small.textContent("#lab-time")).toMatch(/GMT\+6|UTC\+6/);
+      await small.fill("#seek", "yesterday at noon");
+      await small.click("#seek-form button[type=submit]");
+      await expect.poll(() => small.textContent("#seek-error")).toMatch(/ISO instant/);
+      await small.screenshot({ path: join(ARTIFACTS, "4-projector-1024x768.png") });
+    } finally {
+      await small.close();
+    }
+  });
 });

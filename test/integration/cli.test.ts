@@ -109,7 +109,7 @@ describe("chokepoint ca", () => {
     expect(statSync(join(dir, "ca.p12")).size).toBeGreaterThan(500);
     const q = cli(["ca", "export", "--confdir", dir, "--ca", "qaznet"]);
     expect(new X509Certificate(q.stdout).subject).toBe("CN=Qaznet Trust Network");
-    expect(cli(["ca", "export", "--confdir", dir, "--format", "pdf"]).stderr).toMatch(/--format takes pem, der or p12/);
+    expect(cli(["ca", "export", "--confdir", dir, "--format", "pdf"]).stderr).toMatch(/--format takes pem, der, cer or p12/);
     expect(cli(["ca", "path", "--confdir", dir, "--ca", "nope"]).stderr).toMatch(/unknown certificate authority "nope"/);
   });
 });

@@ -27,7 +27,12 @@ describe("conformance run", () => {
 
   it("measures each target per network and fails a row whose expectation does not hold", async () => {
     process.env.CHOKEPOINT_PROFILES = writeFiles({ "c.yaml": PROFILE });
-    const rows = await runConformance({ profiles: ["conformance-check"] });
+    const all = await runConformance({ profiles: ["conformance-check"] });
+    // Ordinary sites stay reachable on every network (no rule names them).
+    const ordinary = all.filter((r) => r.target.endsWith("(ordinary)"));
+    expect(ordinary).toHaveLength(2 * 7);
+    expect(ordinary.every((r) => r.pass && r.observed === "false")).toBe(true);
+    const rows = all.filter((r) => !r.target.endsWith("(ordinary)"));
     // Own probe, then dig + curl (+ openssl) as real clients: both must agree with `expect`.
     expect(rows.map((r) => [r.target, r.network, r.observed, r.client?.observed, r.pass])).toEqual([
       ["https://gone.example/", "home", "dns", "dns", true],
@@ -40,6 +45,14 @@ describe("conformance run", () => {
     expect(rows[0]!.client).toMatchObject({ tool: "dig", detail: "dig: NXDOMAIN", pass: true });
     expect(rows[2]!.client!.detail).toBe("curl: status 408");
     expect(rows[4]!.client!.pass).toBe(false);
+  }, 60_000);
+
+  it("fails a regime whose fingerprint rule catches ordinary sites, and takes a profile file", async () => {
+    const dir = writeFiles({ "f.yaml": `id: overbroad\ntitle: t\ncountry: ZZ\ntimezone: UTC\nperiod: { start: "2020-01-01" }\nnetworks: [home]\nrules:\n  - { id: all-tls, match: { fingerprint: tls }, action: rst }\nexpect:\n  - { target: "https://a.example/", observe: tls-reset }\n` });
+    const rows = await runConformance({ profiles: [`${dir}/f.yaml`], clients: false });
+    const ordinary = rows.filter((r) => r.target.endsWith("(ordinary)"));
+    expect(ordinary.length).toBe(7);
+    expect(ordinary.every((r) => !r.pass && r.observed === "tls-reset")).toBe(true);
   }, 60_000);
 
   it("matches the lab's synonyms", () => {

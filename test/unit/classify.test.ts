@@ -42,6 +42,18 @@ describe("ClientHello parsing and fingerprints", () => {
     for (const sni of ["www.example.kz", "www.bv22eestn3vk5lsz.org", "www.abc.com", "www.b1.com", "mail.q3zpxy.com", "www.abcdefghijklmnopqrstuvwxyz.com"]) expect(fps(sni)).not.toContain("tor-sni");
   });
 
+  it("never takes an ordinary site for Tor's random name, with or without ALPN (issue 18: www.google.com on KazTransCom)", () => {
+    const fps = (sni: string, alpn?: string): string[] => (classify(buildClientHello({ ciphers: [0x1301, 0xc02b], sni, ...(alpn ? { extensions: [[16, Buffer.from([0, alpn.length + 1, alpn.length, ...Buffer.from(alpn)])]] } : {}) })) as { fingerprints: string[] }).fingerprints;
+    const ordinary = ["google", "facebook", "youtube", "twitter", "example", "pinterest", "wikipedia", "amazon", "instagram", "linkedin", "netflix", "microsoft", "yahoo", "reddit", "wordpress", "tumblr", "twitch", "airbnb", "kaspi", "kolesa", "krisha", "tengrinews", "azattyq", "bambuser", "slideshare"];
+    for (const n of ordinary) {
+      expect(fps(`www.${n}.com`)).not.toContain("tor-sni");
+      expect(fps(`www.${n}.com`, "h2")).not.toContain("tor-sni");
+    }
+    // Tor's own names still match (no ALPN), but not when a client offers ALPN.
+    expect(fps("www.bv22eestn3vk5lsz.com")).toContain("tor-sni");
+    expect(fps("www.bv22eestn3vk5lsz.com", "http/1.1")).not.toContain("tor-sni");
+  });
+
   it("recognises Tor's 2012-era ClientHello and not a browser's", async () => {
     const tor = buildClientHello({ ciphers: [...TOR_CIPHER_PREFIX, 0xc007, 0xc009, 0x0033, 0x0005, 0x0004, 0x002f, 0xfeff, 0x000a] });
     const c = classify(tor);

@@ -20,16 +20,18 @@ function cell(r: Row, k: keyof Row): string {
 export function conformanceCommand(program: Command): void {
   program.command("conformance")
     .description("start the lab for each regime profile and check that probes see what its `expect` says (exit 1 on any mismatch)")
-    .option("--profile <id...>", "only these profiles")
+    .option("--profile <id|file...>", "only these profiles: ids or files (repeatable, or comma-separated)")
+    .option("--no-ordinary", "skip the check that ordinary sites stay reachable on every network")
     .option("--json", "one JSON object a row")
     .option("--no-clients", "skip the cross-check with dig, curl and openssl")
     .option("--transparent", "Linux, root: run the real clients again from each network's namespace in transparent mode (a column of its own)")
-    .action(async (o: { profile?: string[]; json?: boolean; clients: boolean; transparent?: boolean }) => {
+    .action(async (o: { profile?: string[]; json?: boolean; clients: boolean; ordinary: boolean; transparent?: boolean }) => {
       try {
         const rows: Row[] = [];
         await runConformance({
-          ...(o.profile ? { profiles: o.profile } : {}),
+          ...(o.profile ? { profiles: o.profile.flatMap((p) => p.split(",")).filter(Boolean) } : {}),
           clients: o.clients,
+          ordinary: o.ordinary,
           ...(o.transparent ? { transparent: true } : {}),
           onProfile: (id, variant) => { if (!o.json) process.stderr.write(c.dim(`measuring ${id}${variant ? ` (variant ${variant})` : ""}...\n`)); },
           onRow: (r) => { rows.push(r); if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`); },

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { sourceLine, span, timeline } from "../../record/timeline.js";
 import { fail } from "../errors.js";
 import { c } from "../style.js";
+import { invokedAs } from "./up.js";
 
 export function timelineCommand(program: Command): void {
   program.command("timeline")
@@ -16,7 +17,7 @@ export function timelineCommand(program: Command): void {
           process.stdout.write(`    ${profiles.length ? `replay: ${profiles.map((p) => p.id).join(", ")}` : c.dim("no profile yet")}\n`);
           for (const s of seed.sources) process.stdout.write(c.dim(`    source: ${sourceLine(s)}\n`));
         }
-        process.stdout.write(c.dim(`${entries.length} events. Replay one: chokepoint up --profile ID; the record at a date: chokepoint up --country ${country} --at YYYY-MM-DD\n`));
+        process.stdout.write(c.dim(`${entries.length} events. Replay one: ${invokedAs()} up --profile ID; the record at a date: ${invokedAs()} up --country ${country} --at YYYY-MM-DD\n`));
       } catch (err) {
         fail(err);
       }

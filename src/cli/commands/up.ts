@@ -7,7 +7,7 @@ import { parseGatewayClients } from "../../transparent/gateway.js";
 import { startLab } from "../../api.js";
 import type { Lab } from "../../lab/lab.js";
 import type { LabOptions } from "../../lab/options.js";
-import { formatInstant, parseInstant } from "../../util/time.js";
+import { formatInstant } from "../../util/time.js";
 import { describeAction } from "../../profile/describe.js";
 import { startFeed } from "../feed.js";
 import { MAX_SPEED } from "../../clock/clock.js";
@@ -43,7 +43,25 @@ interface UpOptions {
   proxyPassword?: string;
   profilesDir: string[];
   eventsMaxSize?: string;
+  paused?: boolean;
+  service: string[];
+  servicesFile?: string;
 }
+
+/** `NAME=HOST:PORT` (HOST an address or localhost; [v6]:PORT too). */
+export function parseService(v: string): { name: string; host: string; port: number } {
+  const m = /^([^=\s]+)=(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(v.trim());
+  if (!m) throw new Error(`--service takes NAME=HOST:PORT (e.g. bridge.example=127.0.0.1:9443), got "${v}"`);
+  const host = (m[2] ?? m[3])!;
+  return { name: m[1]!, host: host === "localhost" ? "127.0.0.1" : host, port: Number(m[4]) };
+}
+
+/** How the user runs us, for the hints we print: `npx chokepoint` from a local install, `chokepoint` when on PATH. */
+export function invokedAs(): string {
+  return process.env.npm_command === "exec" || process.env.npm_lifecycle_event ? "npx chokepoint" : "chokepoint";
+}
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? "" : "s"}`;
 
 /** A byte size: a number, or with K, M or G (binary). */
 export function parseSize(v: string): number {
@@ -107,6 +125,9 @@ export function upCommand(program: Command): void {
     .option("--proxy-password <password>", "the proxies' password (username = network); required and made up when --world internet listens beyond loopback", process.env.CHOKEPOINT_PROXY_PASSWORD)
     .option("--profiles-dir <dir>", "a directory of your own profiles, by id like the project's (repeatable; also CHOKEPOINT_PROFILES)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--events-max-size <size>", "rotate the events file past this size (FILE -> FILE.1), e.g. 100M")
+    .option("--service <name=host:port>", "explicit mode: put your own server (a bridge, proxy, VPN endpoint) into the lab world under NAME, reached through the censor (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--services-file <file>", "--service lines from a file (NAME=HOST:PORT a line, # comments)")
+    .option("--paused", "start with lab time stopped (at --from, --at or now): press Play in the live view, or `clock resume`")
     .option("--no-control", "no control API and live view")
     .addOption(new Option("--transparent-plan <file>", "(internal) run inside the censor namespace of this topology").hideHelp())
     .action(async (o: UpOptions) => {
@@ -124,6 +145,7 @@ export function upCommand(program: Command): void {
           process.env.CHOKEPOINT_PROFILES = [...o.profilesDir.map((d) => resolve(d)), ...(process.env.CHOKEPOINT_PROFILES ? [process.env.CHOKEPOINT_PROFILES] : [])].join(delimiter);
         }
         const token = controlToken(o);
+        const serviceSpecs = [...o.service, ...(o.servicesFile ? readFileSync(o.servicesFile, "utf8").split("\n").map((l) => l.replace(/#.*/, "").trim()).filter(Boolean) : [])].map(parseService);
         const opts: LabOptions = {
           profiles: o.profile,
           ports: parsePorts(o.ports),
@@ -148,18 +170,20 @@ export function upCommand(program: Command): void {
           ...(o.allowUpstream.length ? { allowUpstream: o.allowUpstream } : {}),
           ...(o.proxyPassword ? { proxyPassword: o.proxyPassword } : {}),
           ...(o.eventsMaxSize ? { eventsMaxBytes: parseSize(o.eventsMaxSize) } : {}),
+          ...(serviceSpecs.length ? { services: serviceSpecs } : {}),
           ...(o.transparentPlan ? { transparent: { plan: JSON.parse(readFileSync(o.transparentPlan, "utf8")) as Plan } } : {}),
         };
         const lab = await startLab(opts);
+        if (o.paused) lab.clock.pause();
         if (o.json) {
-          process.stdout.write(`${JSON.stringify({ ready: true, endpoints: lab.endpoints, ...(lab.proxyPassword ? { proxyPassword: lab.proxyPassword } : {}) })}\n`);
+          process.stdout.write(`${JSON.stringify({ ready: true, endpoints: lab.endpoints, ...(lab.controlToken ? { controlToken: lab.controlToken } : {}), ...(lab.proxyPassword ? { proxyPassword: lab.proxyPassword } : {}) })}\n`);
           if (o.transparentPlan) controlOverStdin(lab);
           return;
         }
         const tz = lab.profiles[0]?.timezone ?? "UTC";
         const lines = [
           `${c.bold("chokepoint")} up: ${lab.profiles.map((p) => `${p.id}${p.variant ? ` (${p.variant})` : ""}`).join(", ")}`,
-          `lab time ${formatInstant(lab.clock.now(), tz)} (${lab.clock.mode}${lab.clock.mode === "replay" ? `, x${lab.clock.speed}` : ""}), default network ${lab.network}, ${lab.policy.stats.rules} rules`,
+          `lab time ${formatInstant(lab.clock.now(), tz)} (${lab.clock.mode}${lab.clock.mode === "replay" ? `, x${lab.clock.speed}` : ""}${lab.clock.paused && lab.clock.mode !== "pinned" ? ", paused" : ""}), default network ${lab.network}, ${plural(lab.policy.stats.rules, "rule")}`,
         ];
         for (const p of lab.profiles) for (const r of p.rules.slice(0, 8)) lines.push(c.dim(`  ${p.id}/${r.id}: ${describeAction(r.action)}`));
         for (const [name, ep] of Object.entries(lab.endpoints)) {
@@ -173,12 +197,16 @@ export function upCommand(program: Command): void {
         if (lab.endpoints.control) {
           const ch = reachHost(lab.endpoints.control.host);
           const url = `http://${ch.includes(":") ? `[${ch}]` : ch}:${lab.endpoints.control.port}/`;
-          lines.push(`  ${"control".padEnd(10)} ${url}  (live view and API${lab.controlToken ? `; token ${lab.controlToken}` : ""})`);
+          lines.push(`  ${"control".padEnd(10)} ${url}${lab.controlToken ? `?token=${lab.controlToken}` : ""}  (live view and API${lab.controlToken ? `; token ${lab.controlToken}` : ""}; trust the CA: ${url}ca)`);
         }
         if (lab.proxyPassword) lines.push(`  ${"proxies".padEnd(10)} need a username (the network) and the password ${lab.proxyPassword} (--world internet beyond loopback)`);
+        for (const s of serviceSpecs) {
+          const addr = lab.world.addresses(s.name).v4[0];
+          lines.push(`  ${"service".padEnd(10)} ${s.name} (${addr}:${s.port}) -> ${s.host}:${s.port}, through the censor`);
+        }
         for (const g of gateway?.clients ?? []) lines.push(`  gateway    clients in ${g.prefix} (network ${g.network ?? lab.network}): TCP by TPROXY, DNS and messaging UDP by DNAT`);
         if (lab.endpoints.dns) lines.push(c.dim(`  try: dig @${reachHost(lab.endpoints.dns.host)} -p ${lab.endpoints.dns.port} example.org`));
-        if (lab.endpoints.relay) lines.push(c.dim(`  try: chokepoint msg listen --as +77010000001 --network ${lab.network} --relay ${reachHost(lab.endpoints.relay.host)}:${lab.endpoints.relay.port}`));
+        if (lab.endpoints.relay) lines.push(c.dim(`  try: ${invokedAs()} msg listen --as +77010000001 --network ${lab.network} --relay ${reachHost(lab.endpoints.relay.host)}:${lab.endpoints.relay.port}`));
         if (!Object.keys(lab.endpoints).length) lines.push(c.dim("  (no listeners in this build yet: the censoring parts come with later releases)"));
         lines.push(c.dim("Ctrl-C stops the lab."));
         process.stdout.write(`${lines.join("\n")}\n`);
@@ -205,10 +233,8 @@ function controlOverStdin(lab: Lab): void {
       let reply: unknown;
       try {
         const m = JSON.parse(line) as { seek?: string };
-        const t = m.seek === undefined ? undefined : parseInstant(m.seek, "UTC");
-        if (t === undefined) throw new Error("expected {\"seek\": INSTANT}");
-        lab.clock.seek(t);
-        lab.interceptor.residual.clear();
+        if (typeof m.seek !== "string") throw new Error("expected {\"seek\": INSTANT}");
+        lab.seek(m.seek);
         reply = { ok: true, labTime: new Date(lab.clock.now()).toISOString() };
       } catch (err) {
         reply = { ok: false, error: (err as Error).message };
