@@ -2,7 +2,7 @@
 // fingerprint the KazTransCom DPI keyed on) and an obfs-style flow (bytes that look random).
 import { randomBytes } from "node:crypto";
 import type { Socket } from "node:net";
-import { TOR_CIPHER_PREFIX } from "../interceptor/classify.js";
+import { TOR_CIPHER_PREFIX } from "../dpi/classify.js";
 
 /** A hand-built ClientHello: the given cipher suites and extensions, optional SNI. */
 export function buildClientHello(opts: { ciphers: number[]; sni?: string; extensions?: [number, Buffer][] }): Buffer {

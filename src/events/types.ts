@@ -1,5 +1,5 @@
 // The ground-truth record: one JSON object a line, versioned (see DESIGN.md "Events").
-export type Component = "resolver" | "interceptor" | "relay" | "lab";
+export type Component = "resolver" | "interceptor" | "relay" | "box" | "lab";
 
 export interface LabEvent {
   v: 1;

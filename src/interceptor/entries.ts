@@ -3,7 +3,7 @@
 // SOCKS5 user/password) names the client's network; without one, the listener's network.
 import { createServer, isIP, type Server, type Socket } from "node:net";
 import { timingSafeEqual } from "node:crypto";
-import { parseHttpHead } from "./classify.js";
+import { parseHttpHead } from "../dpi/classify.js";
 import { unmap } from "../util/address.js";
 import type { Interceptor } from "./interceptor.js";
 import type { Destination, Upstream } from "./upstream.js";

@@ -20,7 +20,7 @@ import { DEFAULT_DPI } from "../profile/model.js";
 import { assertNever, connectEnactment, streamEnactment } from "../profile/actions.js";
 import type { Observation, Verdict } from "../policy/types.js";
 import { identityOf } from "../pki/sign.js";
-import { classify, type Classified } from "./classify.js";
+import { classify, type Classified } from "../dpi/classify.js";
 import { ResidualTable } from "./residual.js";
 import { ThrottleStream } from "./throttle.js";
 import { LoopError, type Destination, type Upstream } from "./upstream.js";

@@ -36,7 +36,8 @@ import { EgressPolicy } from "../runtime/egress.js";
 import { ConnectionBudget } from "../runtime/limits.js";
 import { isLoopback } from "../util/address.js";
 import type { Endpoints, LabOptions } from "./options.js";
-import { anyAddress, gatewayPart, interceptorPart, originPart, proxiesPart, relayPart, resolverPart, smsPart, transparentPart, type Site } from "./parts.js";
+import { anyAddress, gatewayPart, interceptorPart, onPathPart, originPart, proxiesPart, relayPart, resolverPart, smsPart, transparentPart, type Site } from "./parts.js";
+import { DEFAULT_BOX } from "../profile/box-model.js";
 
 export { toInstant };
 
@@ -222,7 +223,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     resolverService,
     interceptorPart(interceptor),
     proxiesPart(site, interceptor, upstream, proxyStats),
-    ...(plan ? [transparentPart(site, interceptor, proxyStats.transparent)] : []),
+    ...(plan ? [plan.datapath === "onpath" ? onPathPart(site, profiles.find((p) => p.dpi.box)?.dpi.box ?? DEFAULT_BOX) : transparentPart(site, interceptor, proxyStats.transparent)] : []),
     relayPart(site, relay, relayListener),
     smsPart(site, smsGateway),
   ];

@@ -24,6 +24,9 @@ import type { OriginProcess } from "../world/origin-process.js";
 import { ORIGIN_PORT, TPROXY_PORT, type Link, type Plan } from "../transparent/topology.js";
 import type { KernelRules } from "../transparent/kernel-rules.js";
 import { prefixMatcher } from "../policy/cidr.js";
+import { BoxDatapath } from "../box/datapath.js";
+import type { BoxModel } from "../profile/box-model.js";
+import { QUEUE_RULE, boxDnsAddress } from "../transparent/onpath.js";
 
 /** What the parts share besides the context: where they listen, and the lab's networks. */
 export interface Site {
@@ -102,9 +105,11 @@ export function resolverPart(site: Site, resolver: Resolver, o: { forwarder?: Fo
       // --ports BASE: the other networks' resolvers follow the documented parts (BASE+6, BASE+7, ...).
       for (const [i, net] of site.networks.entries()) await add(net, net === network ? portFor("dns", site.ports) : typeof site.ports === "number" ? site.ports + 5 + i : 0);
       // Each network's resolver also answers on the censor's end of its link, port 53, where
-      // nft sends every client DNS query (any destination address).
-      for (const l of site.plan?.links ?? []) {
-        for (const addr of [l.censorV4, l.censorV6].filter((a): a is string => !!a)) {
+      // nft sends every client DNS query (any destination address). On the on-path datapath
+      // the links end at the first router: the box has an address per network instead.
+      const onPath = site.plan?.datapath === "onpath";
+      for (const [i, l] of (site.plan?.links ?? []).entries()) {
+        for (const addr of onPath ? [boxDnsAddress(i)] : [l.censorV4, l.censorV6].filter((a): a is string => !!a)) {
           const dl = new DnsListener(resolver, { network: l.network, host: addr, port: 53 });
           linkListeners.push(dl);
           await dl.listen();
@@ -194,6 +199,39 @@ export function transparentPart(site: Site, interceptor: Interceptor, stats: Ent
     async stop() {
       kernel?.stop();
       if (server) await closeServer(server);
+    },
+  };
+}
+
+/**
+ * The on-path datapath: the box judges the first packets of each flow in the kernel's path
+ * (box/datapath.ts), and the kernel rules as in transparent mode.
+ */
+export function onPathPart(site: Site, model: BoxModel): LabService & { datapath(): BoxDatapath | undefined } {
+  const links = site.plan!.links;
+  let kernel: KernelRules | undefined;
+  let box: BoxDatapath | undefined;
+  return {
+    name: "box",
+    datapath: () => box,
+    async start() {
+      const { ctx } = site;
+      box = new BoxDatapath(ctx, { model, networkOf: networkOfClient(links), queueRule: QUEUE_RULE });
+      await box.start();
+      kernel = new (await import("../transparent/kernel-rules.js")).KernelRules(ctx.policy, ctx.clock, links, (h) => account(
+        ctx.events, { action: h.rule.action, rule: h.rule.id, profile: h.rule.profile, ...(h.rule.seed ? { seed: h.rule.seed } : {}) }, h.network, ctx.clock.now(),
+        () => ({ component: "box", client: h.client, observation: { ip: h.ip }, detail: { enforcedBy: "kernel", stage: "packet" } }),
+      ));
+      await kernel.start();
+    },
+    async policyChanged(policy) {
+      kernel?.setPolicy(policy);
+      await kernel?.apply();
+    },
+    reset: () => { box?.clearResidual(); return {}; },
+    async stop() {
+      kernel?.stop();
+      await box?.stop();
     },
   };
 }

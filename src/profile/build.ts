@@ -10,6 +10,7 @@ import { loadList, normalizeNameEntry, type Progress, type RpzPolicy } from "./l
 import { DAYS, type ProfileDoc, type RuleDoc, type WindowDoc } from "./schema.js";
 import { DEFAULT_DPI, type Match, type Profile, type Rule, type Window } from "./model.js";
 import { LIST_MATCHERS } from "./matchers.js";
+import { DEFAULT_BOX, type BoxModel } from "./box-model.js";
 import { asArray, isObj } from "./check.js";
 import { parseUrlMatch } from "./url-match.js";
 
@@ -51,6 +52,7 @@ export class ProfileBuilder {
         reassembleTimeoutMs: dpi.reassembleTimeout !== undefined ? parseDuration(dpi.reassembleTimeout)! : DEFAULT_DPI.reassembleTimeoutMs,
         hostCase: dpi.hostCase ?? DEFAULT_DPI.hostCase,
         direction: dpi.direction ?? DEFAULT_DPI.direction,
+        ...(dpi.box ? { box: { ...DEFAULT_BOX, ...dpi.box, hops: dpi.box.hops ?? DEFAULT_BOX.hops } as BoxModel } : {}),
       },
       world: { hosts: doc.world?.hosts ?? {}, nonexistent: doc.world?.nonexistent ?? [], certs: doc.world?.certs ?? {} },
       rules,

@@ -1,3 +1,5 @@
+import type { BoxModel } from "./box-model.js";
+
 // The resolved profile model: what the policy engine compiles. Times are epoch milliseconds,
 // durations milliseconds, rates bytes/s, list files already loaded.
 
@@ -67,6 +69,8 @@ export interface Dpi {
   reassembleTimeoutMs: number;
   hostCase: "insensitive" | "sensitive";
   direction: "client" | "server" | "both";
+  /** The on-path box's model (profile/box-model.ts); absent: the default box. */
+  box?: BoxModel;
 }
 
 export interface Expectation {

@@ -119,6 +119,24 @@ export const DpiSchema = z.strictObject({
   reassembleTimeout: Duration.optional().describe("reassembly gives up after this (default 2s)"),
   hostCase: z.enum(["insensitive", "sensitive"]).optional().describe("whether Host matching minds case"),
   direction: z.enum(["client", "server", "both"]).optional().describe("whose payload keyword and fingerprint rules read"),
+  box: z.strictObject({
+    flowFrom: z.enum(["syn", "any"]).optional().describe("syn: flow state from the SYN the box sees (a SYN/ACK first reverses its roles); any: from the first packet"),
+    synPayload: z.boolean().optional().describe("a SYN's payload counts as the flow's first data (a second SYN with data desynchronizes the box)"),
+    checksum: z.enum(["validate", "ignore"]).optional().describe("whether a segment with a bad TCP checksum is read"),
+    sequence: z.enum(["validate", "ignore"]).optional().describe("whether a segment out of sequence, or acknowledging unsent data, is read"),
+    ttl: z.enum(["honour", "ignore"]).optional().describe("whether a packet whose TTL cannot reach the server is read"),
+    inspect: z.enum(["first-packet", "reassemble"]).optional().describe("judge the first data segment alone, or reassemble in order"),
+    bufferLimit: z.number().int().positive().optional().describe("bytes a reassembling box holds before judging what it has"),
+    teardown: z.enum(["rst-fin", "ignore"]).optional().describe("whether a RST or FIN ends the box's state for the flow"),
+    direction: z.enum(["client", "both"]).optional().describe("whose payload triggers"),
+    ports: z.array(z.number().int().min(1).max(65535)).min(1).optional().describe("ports the box inspects (default any)"),
+    queuePackets: z.number().int().min(1).max(64).optional().describe("packets of a flow the box looks at before letting it be"),
+    hops: z.strictObject({
+      client: z.number().int().min(0).max(8).describe("routers between the clients and the box"),
+      server: z.number().int().min(0).max(8).describe("routers between the box and the servers"),
+    }).optional().describe("where the box sits on the path"),
+    sources: z.string().optional().describe("where each switch comes from (sources, confidence)"),
+  }).optional().describe("the on-path box (--datapath onpath): how the device behaves on the wire, switch by switch"),
 }).describe("the censor's DPI quirks");
 
 export const VariantSchema = z.strictObject({

@@ -9,7 +9,10 @@ import { fileURLToPath } from "node:url";
 import { selectProfiles, zoneFor } from "../profile/select.js";
 import { buildWorld } from "../world/build.js";
 import { toInstant } from "../util/time.js";
-import { CENSOR_NS, down, plan, preflight, up, type Plan } from "./topology.js";
+import { CENSOR_NS, down, loadRuleset, plan, preflight, up, type Plan } from "./topology.js";
+import { onPathRuleset, upOnPath } from "./onpath.js";
+import { sh } from "../util/exec.js";
+import { DEFAULT_BOX } from "../profile/box-model.js";
 
 const BIN = fileURLToPath(new URL("../../bin/chokepoint.js", import.meta.url));
 
@@ -23,6 +26,8 @@ export interface SessionOptions {
   network?: string;
   confdir?: string;
   events?: string;
+  /** proxy (default): TCP terminated by the interceptor; onpath: packets forwarded through router hops and the box. */
+  datapath?: "proxy" | "onpath";
 }
 
 export interface Session {
@@ -50,6 +55,10 @@ function upArgs(o: SessionOptions): string[] {
 export async function startSession(o: SessionOptions): Promise<Session> {
   const why = await preflight();
   if (why) throw new Error(why);
+  if (o.datapath === "onpath") {
+    const missing = await sh("iptables", ["-V"]).then(() => undefined, () => "iptables");
+    if (missing) throw new Error("the on-path datapath needs iptables (the kernel's NFQUEUE is an xtables target here; Debian: apt-get install iptables) and libnetfilter-queue1");
+  }
   const zone = zoneFor(o.profiles, o.country);
   const at = toInstant(o.at, "at", zone) ?? toInstant(o.from, "from", zone);
   const { profiles } = selectProfiles({
@@ -66,7 +75,13 @@ export async function startSession(o: SessionOptions): Promise<Session> {
   const pins = Object.values(world.spec.data.hosts).flat();
   const chatUdp = Object.entries(world.spec.data.services ?? {}).map(([service, spec]) => ({ service, ports: spec.chat?.udp ?? [] }));
   const p = plan(networks, pins, chatUdp);
-  await up(p);
+  if (o.datapath === "onpath") {
+    const box = profiles.find((x) => x.dpi.box)?.dpi.box ?? DEFAULT_BOX;
+    p.datapath = "onpath";
+    p.hops = box.hops;
+    await upOnPath(p);
+    await loadRuleset(CENSOR_NS, onPathRuleset(p, Math.max(1, ...profiles.flatMap((x) => x.rules.map((r) => (r.residual ? r.residual.ms / 1000 : 1))))));
+  } else await up(p);
   const dir = mkdtempSync(join(tmpdir(), "chokepoint-plan-"));
   const planFile = join(dir, "plan.json");
   writeFileSync(planFile, JSON.stringify(p));

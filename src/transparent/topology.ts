@@ -56,6 +56,13 @@ export interface Plan {
   pins: string[];
   /** Messaging services with UDP chat ports: the censor sends those datagrams to the relay, on relayPort. */
   chatUdp: { service: string; ports: number[]; relayPort: number }[];
+  /**
+   * Which datapath crosses the censor: "proxy" (default: TCP terminated by the interceptor,
+   * TPROXY) or "onpath" (packets forwarded through router hops and the box; onpath.ts).
+   */
+  datapath?: "proxy" | "onpath";
+  /** On-path: routers between the clients and the box, and between the box and the world. */
+  hops?: { client: number; server: number };
 }
 
 /** The relay's UDP ports in the censor namespace, one per service, from here up. */
@@ -87,6 +94,9 @@ export function plan(networks: string[], pins: string[], chatUdp: { service: str
 }
 
 export { sh };
+
+/** Namespace names of the on-path chain's routers (removed by down() with the rest). */
+export const HOP_PREFIX = `${NS_PREFIX}hop-`;
 
 const ipn = (ns: string, ...args: string[]): Promise<string> => sh("ip", ["-n", ns, ...args]);
 

@@ -5,7 +5,7 @@ import { startLab, type Lab } from "../../src/index.js";
 import { writeFiles } from "../helpers/profiles.js";
 import { run, sClient } from "../helpers/tools.js";
 import { buildClientHello, captureClientHello, outcome, socks } from "../helpers/tls.js";
-import { TOR_CIPHER_PREFIX } from "../../src/interceptor/classify.js";
+import { TOR_CIPHER_PREFIX } from "../../src/dpi/classify.js";
 
 const RULES = `
 country: ZZ

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
-import { classify, isTor2012, looksFullyEncrypted, parseHttpHead, TOR_CIPHER_PREFIX } from "../../src/interceptor/classify.js";
-import { parseClientHello } from "../../src/interceptor/clienthello.js";
+import { classify, isTor2012, looksFullyEncrypted, parseHttpHead, TOR_CIPHER_PREFIX } from "../../src/dpi/classify.js";
+import { parseClientHello } from "../../src/dpi/clienthello.js";
 import { buildClientHello, captureClientHello } from "../helpers/tls.js";
 
 describe("ClientHello parsing and fingerprints", () => {

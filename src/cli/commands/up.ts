@@ -44,6 +44,7 @@ interface UpOptions {
   profilesDir: string[];
   eventsMaxSize?: string;
   paused?: boolean;
+  datapath?: string;
   service: string[];
   servicesFile?: string;
 }
@@ -116,6 +117,7 @@ export function upCommand(program: Command): void {
     .option("--confdir <dir>", "configuration directory (lab CA); default ~/.chokepoint")
     .option("--json", "print one JSON line when ready ({\"ready\":true,\"endpoints\":...}) and no feed")
     .option("--transparent", "Linux, root: put each network's clients in a namespace whose only way out is the censor (see chokepoint exec)")
+    .option("--datapath <proxy|onpath>", "with --transparent: proxy (default, TCP terminated by the interceptor) or onpath (packets forwarded through router hops and the box)")
     .option("--gateway <cidr[=network]>", "Linux, NET_ADMIN (the Docker image): be the gateway of this client subnet, intercepting as --transparent does (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--services <cidr>", "with --gateway: a subnet of your own servers (a Tor bridge, say) the censor may connect to (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--control-token <token>", "the control API's token (needed when --listen is not loopback; made up if not given; env CHOKEPOINT_CONTROL_TOKEN keeps it out of ps)", process.env.CHOKEPOINT_CONTROL_TOKEN)
@@ -251,6 +253,7 @@ async function transparentUp(o: UpOptions): Promise<void> {
     ...(o.country ? { country: o.country } : {}), ...(o.at ? { at: o.at } : {}), ...(o.from ? { from: o.from } : {}),
     ...(o.speed ? { speed: o.speed } : {}), ...(o.variant ? { variant: o.variant } : {}), ...(o.network ? { network: o.network } : {}),
     ...(o.confdir ? { confdir: o.confdir } : {}), ...(o.events ? { events: o.events } : {}),
+    ...(o.datapath === "onpath" ? { datapath: "onpath" as const } : {}),
   });
   let stopping = false;
   const stop = (): void => {

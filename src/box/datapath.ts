@@ -1,0 +1,98 @@
+// The box in the kernel (the on-path datapath, in the censor namespace): the first packets of
+// each flow reach it through NFQUEUE; it judges them (box.ts) with the lab's policy; decided
+// flows go into nft sets, so that the rest of each flow (and bulk traffic) stays in the
+// kernel; residual null routes are kernel set elements with a timeout renewed by every
+// matching packet; RSTs are injected through a raw socket. Fail open: a packet the box
+// cannot judge, or one that finds no box bound (--queue-bypass), passes.
+import type { LabContext } from "../runtime/context.js";
+import { account, judge } from "../runtime/judge.js";
+import type { BoxModel } from "../profile/box-model.js";
+import { sh } from "../util/exec.js";
+import { NF_ACCEPT, NF_DROP, NfQueue, Nft, RawSocket, type QueueStats } from "../util/netfilter.js";
+import { Box, type BoxStats, type BoxVerdict } from "./box.js";
+import { parseTcp4, type TcpPacket } from "./packet.js";
+
+/** The iptables rule (queue 0) the box is fed by; added and removed with the box. */
+export interface BoxDatapathOptions {
+  model: BoxModel;
+  /** A client's network by its address. */
+  networkOf: (ip: string) => string | undefined;
+  /** The iptables arguments of the queue rule (without -A/-D's table and chain handled by the caller). */
+  queueRule: string[];
+}
+
+export class BoxDatapath {
+  readonly box: Box;
+  private queue: NfQueue | undefined;
+  private nft: Nft | undefined;
+  private raw: RawSocket | undefined;
+  /** Packets let through because the box failed on them (fail open, counted). */
+  failOpen = 0;
+
+  constructor(private readonly ctx: LabContext, private readonly o: BoxDatapathOptions) {
+    const hopsToServer = o.model.hops.server + 1; // the routers after the box, and the box's own hop
+    this.box = new Box(o.model, (obs, client) => {
+      const network = o.networkOf(client.ip) ?? "-";
+      const { payload: _p, ...seen } = obs;
+      return judge(ctx, obs, network, () => ({
+        component: "box", client: `${client.ip}:${client.port}`,
+        observation: { ...seen }, detail: { stage: "packet", datapath: "onpath", inspect: o.model.inspect, bytes: obs.payload.length },
+      }));
+    }, hopsToServer);
+  }
+
+  get stats(): { box: BoxStats; queue: QueueStats | undefined; failOpen: number; setErrors: number; injected: number } {
+    return { box: this.box.stats, queue: this.queue?.stats, failOpen: this.failOpen, setErrors: this.nft?.errors ?? 0, injected: this.raw?.sent ?? 0 };
+  }
+
+  async start(): Promise<void> {
+    this.nft = new Nft();
+    this.raw = new RawSocket();
+    this.queue = new NfQueue(0, (bytes) => this.onPacket(bytes));
+    this.queue.open();
+    await sh("iptables", this.o.queueRule);
+  }
+
+  private onPacket(bytes: Buffer): { verdict: typeof NF_ACCEPT | typeof NF_DROP } {
+    const p = parseTcp4(bytes);
+    if (!p) return { verdict: NF_ACCEPT };
+    let v: BoxVerdict;
+    try {
+      v = this.box.packet(p);
+    } catch {
+      this.failOpen++;
+      this.event(p, "box-fail-open");
+      return { verdict: NF_ACCEPT };
+    }
+    this.apply(p, v);
+    return { verdict: v.pass ? NF_ACCEPT : NF_DROP };
+  }
+
+  /** Decisions into the kernel's sets, injections onto the wire. */
+  private apply(p: TcpPacket, v: BoxVerdict): void {
+    const c2s = `${p.src} . ${p.dst} . ${p.sport} . ${p.dport}`;
+    const s2c = `${p.dst} . ${p.src} . ${p.dport} . ${p.sport}`;
+    if (v.decided === "allow") this.nft!.cmd(`add element inet chokepoint allow4 { ${c2s}, ${s2c} }`);
+    if (v.decided === "drop") this.nft!.cmd(`add element inet chokepoint drop4 { ${c2s} }`);
+    if (v.residual) this.nft!.cmd(`add element inet chokepoint resid4 { ${c2s} timeout ${v.residual}s }`);
+    for (const packet of v.inject ?? []) this.raw!.send(packet);
+  }
+
+  /** A lab event about the box itself (fail open), next to the decisions. */
+  private event(p: TcpPacket, action: string): void {
+    account(this.ctx.events, { action: { type: "allow" } }, this.o.networkOf(p.src) ?? "-", this.ctx.clock.now(), () => ({
+      component: "lab", client: `${p.src}:${p.sport}`, observation: { ip: p.dst, port: p.dport }, detail: { box: action },
+    }));
+  }
+
+  /** Clears the box's residual null routes (a seek or reset): kernel state, like the interceptor's table. */
+  clearResidual(): void {
+    this.nft?.cmd("flush set inet chokepoint resid4");
+  }
+
+  async stop(): Promise<void> {
+    await sh("iptables", this.o.queueRule.map((a) => (a === "-A" ? "-D" : a))).catch(() => undefined);
+    this.queue?.close();
+    this.raw?.close();
+  }
+}

@@ -1,0 +1,141 @@
+// The on-path datapath's topology: packets are forwarded, not terminated, along a chain of
+// namespaces, as on the real path:
+//
+//   client ns -> hop c1 .. cN -> chokepoint-censor (the box) -> hop w1 .. wM -> chokepoint-world
+//
+// Every namespace of the chain forwards (ip_forward=1) and so decrements TTL: a TTL-limited
+// packet expires where it would on a path with the box N hops from the client and M+1 from
+// the server, and the routers answer ICMP time-exceeded. The world's origin terminates TCP as
+// the real server does (TPROXY in the world namespace, as in the proxy datapath). IPv4 only.
+import { sh } from "../util/exec.js";
+import { CENSOR_NS, NS_PREFIX, SERVICE_PREFIX, WORLD_NS, WORLD_PREFIXES, down, existingNamespaces, loadRuleset, tproxyRouting, worldRuleset, type NsLink, type Plan } from "./topology.js";
+
+/** The chain's namespaces, client side first. */
+export function chain(p: Plan): string[] {
+  const h = p.hops ?? { client: 0, server: 0 };
+  return [...Array.from({ length: h.client }, (_, k) => `${NS_PREFIX}hop-c${k + 1}`), CENSOR_NS, ...Array.from({ length: h.server }, (_, k) => `${NS_PREFIX}hop-w${k + 1}`)];
+}
+
+/** The box's DNS address for network link i (where the resolver listens; DNS from that network is DNATed there). */
+export const boxDnsAddress = (i: number): string => `198.18.99.${i + 1}`;
+/** Addresses of the links between chain namespaces k and k+1: left .1, right .2. */
+const linkNet = (k: number): string => `198.18.${100 + k}`;
+/** The client side's prefix (every client link). */
+export const CLIENTS = "198.18.128.0/17";
+
+const ipn = (ns: string, ...args: string[]): Promise<string> => sh("ip", ["-n", ns, ...args]);
+const sysctl = (ns: string, kv: string): Promise<string> => sh("ip", ["netns", "exec", ns, "sysctl", "-qw", kv]);
+
+/** Creates the chain, the client links, the world link, routes and the world's ruleset. On failure, removes what it made. */
+export async function upOnPath(p: Plan): Promise<void> {
+  const stale = await existingNamespaces();
+  if (stale.length) throw new Error(`namespaces of another lab exist (${stale.join(", ")}): stop that lab, or remove them with \`chokepoint down\``);
+  const ns = chain(p);
+  const links = p.links as NsLink[];
+  const boxAt = ns.indexOf(CENSOR_NS);
+  try {
+    for (const n of [...ns, WORLD_NS, ...links.map((l) => l.ns)]) {
+      await sh("ip", ["netns", "add", n]);
+      await ipn(n, "link", "set", "lo", "up");
+    }
+    for (const n of ns) {
+      await sysctl(n, "net.ipv4.ip_forward=1");
+      // Insertion packets (bad ACKs, out-of-window data) are forwarded, not marked invalid and dropped.
+      await sysctl(n, "net.netfilter.nf_conntrack_tcp_be_liberal=1").catch(() => undefined);
+    }
+    // Between chain namespaces k and k+1.
+    for (let k = 0; k + 1 < ns.length; k++) {
+      const a = `cpl${k}a`, b = `cpl${k}b`;
+      await sh("ip", ["link", "add", a, "netns", ns[k]!, "type", "veth", "peer", "name", b, "netns", ns[k + 1]!]);
+      await ipn(ns[k]!, "addr", "add", `${linkNet(k)}.1/24`, "dev", a);
+      await ipn(ns[k + 1]!, "addr", "add", `${linkNet(k)}.2/24`, "dev", b);
+      await ipn(ns[k]!, "link", "set", a, "up");
+      await ipn(ns[k + 1]!, "link", "set", b, "up");
+    }
+    // The world link, from the last namespace of the chain.
+    const last = ns[ns.length - 1]!;
+    const w = p.world!;
+    await sh("ip", ["link", "add", "cpw1", "netns", last, "type", "veth", "peer", "name", "cpw0", "netns", WORLD_NS]);
+    await ipn(last, "addr", "add", `${w.censorV4}/24`, "dev", "cpw1");
+    await ipn(WORLD_NS, "addr", "add", `${w.worldV4}/24`, "dev", "cpw0");
+    await ipn(last, "link", "set", "cpw1", "up");
+    await ipn(WORLD_NS, "link", "set", "cpw0", "up");
+    // Client links, from the first namespace of the chain.
+    const first = ns[0]!;
+    for (const l of links) {
+      await sh("ip", ["link", "add", l.censor, "netns", first, "type", "veth", "peer", "name", l.client, "netns", l.ns]);
+      await ipn(first, "addr", "add", `${l.censorV4}/24`, "dev", l.censor);
+      await ipn(l.ns, "addr", "add", `${l.clientV4}/24`, "dev", l.client);
+      await ipn(first, "link", "set", l.censor, "up");
+      await ipn(l.ns, "link", "set", l.client, "up");
+      await ipn(l.ns, "route", "add", "default", "via", l.censorV4);
+    }
+    // The box's DNS addresses (one per network: the resolver knows a query's network by the address it reached).
+    for (let i = 0; i < links.length; i++) await ipn(CENSOR_NS, "addr", "add", `${boxDnsAddress(i)}/32`, "dev", "lo");
+    // Routes: towards the world to the right, towards the clients to the left.
+    const world = [...WORLD_PREFIXES.filter((x) => !x.includes(":")), SERVICE_PREFIX, ...p.pins.filter((x) => !x.includes(":"))];
+    for (let k = 0; k < ns.length; k++) {
+      const toWorld = k + 1 < ns.length ? `${linkNet(k)}.2` : w.worldV4;
+      // Before the box every router sends everything towards it (DNS to any address included:
+      // the box answers it); from the box on, only the world's prefixes are routed (fail closed).
+      if (k < boxAt) await ipn(ns[k]!, "route", "add", "default", "via", toWorld);
+      else for (const prefix of world) await ipn(ns[k]!, "route", "add", prefix.includes("/") ? prefix : `${prefix}/32`, "via", toWorld);
+      if (k > 0) await ipn(ns[k]!, "route", "add", CLIENTS, "via", `${linkNet(k - 1)}.1`);
+    }
+    await ipn(WORLD_NS, "route", "add", CLIENTS, "via", w.censorV4);
+    for (const prefix of world) await ipn(WORLD_NS, "route", "add", "local", prefix.includes("/") ? prefix : `${prefix}/32`, "dev", "lo");
+    await tproxyRouting(WORLD_NS, { optionalV6: true });
+    await loadRuleset(WORLD_NS, worldRuleset());
+  } catch (err) {
+    await down();
+    throw err;
+  }
+}
+
+/**
+ * The box's ruleset (table inet chokepoint in the censor namespace). Before conntrack and the
+ * routing decision (so TTL-limited packets are still seen, as by a bump in the wire):
+ * residual null routes (4-tuple, client -> server, renewed by every matching packet, SYNs
+ * included: WOOT 2021), decided flows (dropped, or let be at kernel speed), and a mark on
+ * every other TCP packet, which an iptables rule hands to the box through NFQUEUE (this
+ * kernel has NFQUEUE as an xtables target, not as nft's queue statement). DNS from each
+ * network to the box's address for it; kernel rules per client prefix; a forward chain that
+ * passes only clients <-> the world.
+ */
+export function onPathRuleset(p: Plan, residualSeconds = 120): string {
+  const links = p.links as NsLink[];
+  const world = [...WORLD_PREFIXES.filter((x) => !x.includes(":")), SERVICE_PREFIX, ...p.pins.filter((x) => !x.includes(":"))];
+  const tuple = "ipv4_addr . ipv4_addr . inet_service . inet_service";
+  const key = "ip saddr . ip daddr . tcp sport . tcp dport";
+  return `table inet chokepoint {
+  set allow4 { type ${tuple}; flags timeout; timeout 10m; }
+  set drop4 { type ${tuple}; flags timeout; timeout 10m; }
+  set resid4 { type ${tuple}; flags dynamic, timeout; timeout ${residualSeconds}s; }
+  chain box_pre {
+    type filter hook prerouting priority -310; policy accept;
+    ip protocol tcp ${key} @resid4 update @resid4 { ${key} } counter drop
+    ip protocol tcp ${key} @drop4 counter drop
+    ip protocol tcp ${key} @allow4 accept
+    ip protocol tcp ip saddr ${CLIENTS} meta mark set mark or 0x100
+    ip protocol tcp ip daddr ${CLIENTS} meta mark set mark or 0x100
+  }
+  chain kernel_pre {
+    type filter hook prerouting priority -200; policy accept;
+${links.map((l, i) => `    ip saddr ${l.clientV4} jump net_${i}`).join("\n")}
+  }
+${links.map((_, i) => `  chain net_${i} {\n  }`).join("\n")}
+  chain nat_pre {
+    type nat hook prerouting priority dstnat; policy accept;
+${links.map((l, i) => `    ip saddr ${l.clientV4} meta l4proto { udp, tcp } th dport 53 dnat ip to ${boxDnsAddress(i)}:53`).join("\n")}
+  }
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ip saddr ${CLIENTS} ip daddr { ${world.join(", ")} } accept
+    ip daddr ${CLIENTS} ip saddr { ${world.join(", ")} } accept
+  }
+}
+`;
+}
+
+/** The iptables rule that hands marked packets to the box (queue 0; with no box bound, they pass: --queue-bypass). */
+export const QUEUE_RULE = ["-t", "raw", "-A", "PREROUTING", "-m", "mark", "--mark", "0x100/0x100", "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"];
