@@ -150,7 +150,9 @@ export class Box {
     this.stats.judged++;
     this.forget(flow);
     const a0 = verdict.action.type;
-    this.decided.set(key(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port), a0 === "allow" || a0 === "throttle" || a0 === "mitm" ? "allow" : "drop");
+    const allowed = a0 === "allow" || a0 === "throttle" || a0 === "mitm";
+    // A residual null route is the whole of the block: the 4-tuple is free again when it expires.
+    if (allowed || !verdict.residual) this.decided.set(key(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port), allowed ? "allow" : "drop");
     const judged = { verdict, payloadBytes: bytes.length, why: this.model.inspect };
     const a = verdict.action.type;
     const residual = verdict.residual && a !== "allow" ? verdict.residual.ms / 1000 : undefined;
@@ -160,10 +162,10 @@ export class Box {
       this.stats.injected += 2;
       const toServer = buildTcp4({ src: flow.client.ip, dst: flow.server.ip, sport: flow.client.port, dport: flow.server.port, seq: p.seq, ack: 0, flags: { rst: true } });
       const toClient = buildTcp4({ src: flow.server.ip, dst: flow.client.ip, sport: flow.server.port, dport: flow.client.port, seq: flow.serverNext || p.ack, ack: 0, flags: { rst: true } });
-      return { pass: false, decided: "drop", inject: [toClient, toServer], judged, ...(residual ? { residual } : {}) };
+      return { pass: false, inject: [toClient, toServer], judged, ...(residual ? { residual } : { decided: "drop" as const }) };
     }
     // Silence: the trigger and what follows from the client go nowhere (the 2023-24 TLS timeout).
-    return { pass: false, decided: "drop", judged, ...(residual ? { residual } : {}) };
+    return { pass: false, judged, ...(residual ? { residual } : { decided: "drop" as const }) };
   }
 
   /** Past the packets the box looks at, the flow is let be (kernel speed from now on). */

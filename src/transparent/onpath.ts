@@ -17,7 +17,7 @@ export function chain(p: Plan): string[] {
 }
 
 /** The box's DNS address for network link i (where the resolver listens; DNS from that network is DNATed there). */
-export const boxDnsAddress = (i: number): string => `198.18.99.${i + 1}`;
+export const boxDnsAddress = (i: number): string => `198.18.120.${i + 1}`;
 /** Addresses of the links between chain namespaces k and k+1: left .1, right .2. */
 const linkNet = (k: number): string => `198.18.${100 + k}`;
 /** The client side's prefix (every client link). */
@@ -132,6 +132,8 @@ ${links.map((l, i) => `    ip saddr ${l.clientV4} meta l4proto { udp, tcp } th d
     type filter hook forward priority filter; policy drop;
     ip saddr ${CLIENTS} ip daddr { ${world.join(", ")} } accept
     ip daddr ${CLIENTS} ip saddr { ${world.join(", ")} } accept
+    # The routers' answers (time exceeded, unreachable) reach the clients, as on a real path.
+    ip daddr ${CLIENTS} icmp type { time-exceeded, destination-unreachable } accept
   }
 }
 `;

@@ -1,0 +1,115 @@
+// The on-path datapath with real packets: the box sits between router hops, the kernel
+// forwards, the box judges the first packets of each flow. Real clients (curl, ping), and an
+// evasion tool's packets built with scapy (test/fixtures/insertion.py). Root only.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { BIN, ROOT } from "../helpers/cli.js";
+import { run } from "../helpers/tools.js";
+import { tempDir, writeFiles } from "../helpers/profiles.js";
+import { preflight } from "../../src/transparent/topology.js";
+import { startSession, type Session } from "../../src/transparent/session.js";
+import { buildClientHello } from "../../src/conformance/flows.js";
+
+const why = (await preflight()) ?? ((await run("iptables", ["-V"])).code !== 0 ? "no iptables" : undefined)
+  ?? ((await run("/usr/bin/python3", ["-c", "import scapy"])).code !== 0 ? "no python3-scapy (apt-get install python3-scapy)" : undefined);
+if (why) console.warn(`on-path tests skipped: ${why}`);
+const CA = join(process.env.CHOKEPOINT_CONFDIR!, "ca", "lab.pem");
+const PY = join(ROOT, "test", "fixtures", "insertion.py");
+
+const profile = (box: string): string => `
+id: onpath-test
+title: the on-path box under test
+country: ZZ
+timezone: UTC
+period: { start: "2000-01-01" }
+networks: [net-a]
+dpi:
+  box: { ${box}, hops: { client: 1, server: 2 } }
+rules:
+  - { id: blocked, match: { sni: blocked.example }, action: drop, residual: { seconds: 8, key: 4-tuple, renew: true } }
+  - { id: reset, match: { sni: reset.example }, action: rst }
+`;
+
+/** A session (lab + topology) for a box model; commands run in the client's namespace. */
+async function lab(box: string): Promise<{ s: Session; sh: (cmd: string, ms?: number) => Promise<string>; events: string }> {
+  const dir = writeFiles({ "p.yaml": profile(box) });
+  const events = join(tempDir(), "e.jsonl");
+  const s = await startSession({ profiles: [join(dir, "p.yaml")], datapath: "onpath", events });
+  const ns = s.namespaceOf("net-a");
+  // Scapy speaks TCP by hand: the client's kernel must not answer the server's packets with RSTs.
+  await run("ip", ["netns", "exec", ns, "iptables", "-A", "OUTPUT", "-p", "tcp", "--tcp-flags", "RST", "RST", "-j", "DROP"]);
+  const sh = async (cmd: string, ms = 20_000): Promise<string> => (await run("ip", ["netns", "exec", ns, "sh", "-c", cmd], { timeoutMs: ms })).stdout;
+  return { s, sh, events };
+}
+
+const hello = (sni: string): string => buildClientHello({ ciphers: [0x1301, 0x1302, 0xc02b, 0xc02f], sni }).toString("hex");
+const world = (name: string): string => `$(dig +short ${name} @198.18.77.77)`;
+let port = 40000;
+const insertion = (sh: (c: string) => Promise<string>, sni: string, mode: string): Promise<string> =>
+  sh(`/usr/bin/python3 ${PY} ${world(sni)} ${++port} ${mode} ${hello(sni)}`).then((o) => o.trim());
+
+describe.skipIf(!!why)("the on-path datapath (root)", () => {
+  beforeAll(async () => { await run(process.execPath, [BIN, "down"]); await run(process.execPath, [BIN, "ca", "path"]); });
+  afterAll(async () => { await run(process.execPath, [BIN, "down"]); });
+
+  describe("a box that checks nothing and reads the first packet (the 2019 Qaznet box)", () => {
+    let l: Awaited<ReturnType<typeof lab>>;
+    beforeAll(async () => { l = await lab("flowFrom: syn, checksum: ignore, sequence: ignore, ttl: ignore, inspect: first-packet, teardown: ignore"); }, 60_000);
+    afterAll(async () => { await l?.s.stop(); });
+
+    it("forwards what it allows to the world's server, drops what it blocks, injects resets", async () => {
+      const out = await l.sh([
+        `curl -s -m 5 -o /dev/null -w 'open %{http_code}\\n' --cacert ${CA} https://open.example/`,
+        `curl -s -m 3 -o /dev/null --cacert ${CA} https://blocked.example/; echo blocked $?`,
+        `curl -s -m 3 -o /dev/null --cacert ${CA} https://reset.example/; echo reset $?`,
+      ].join("; "));
+      expect(out).toMatch(/open 200/);
+      expect(out).toMatch(/blocked 28/); // the ClientHello never reaches the server: a timeout, as in 2023-24
+      expect(out).toMatch(/reset (35|56)/);
+      const events = readFileSync(l.events, "utf8");
+      expect(events).toMatch(/"component":"box".*"sni":"blocked.example".*"action":"drop"/);
+    });
+
+    it("sits between routers: TTL-limited packets expire at the hop where the record puts them", async () => {
+      const out = await l.sh(`for t in 1 2 3 4 5; do ping -n -c1 -W1 -t $t ${world("open.example")} | grep -oE 'From [0-9.]+|bytes from' | head -1; done`);
+      const hops = out.trim().split("\n");
+      // client -> router -> box -> router -> router -> server: four routers answer, the fifth TTL arrives.
+      expect(hops.slice(0, 4).every((h) => h.startsWith("From"))).toBe(true);
+      expect(new Set(hops.slice(0, 4)).size).toBe(4);
+      expect(hops[4]).toBe("bytes from");
+    });
+
+    it("null-routes the 4-tuple after a trigger, SYNs included, renewed by every retry, until it expires", async () => {
+      // One scapy run times it exactly (test/fixtures/insertion.py, mode resid): the rule's residual is 8 s.
+      const out = await run("ip", ["netns", "exec", l.s.namespaceOf("net-a"), "sh", "-c",
+        `/usr/bin/python3 ${PY} ${world("blocked.example")} 41500 resid:8 ${hello("blocked.example")}`], { timeoutMs: 40_000 });
+      // trigger; a SYN within 8 s; one from another port; one past 8 s from the trigger but within 8 s of the last; one 8 s after that.
+      expect(out.stdout.trim()).toBe("silence no-answer reached no-answer reached");
+    }, 60_000);
+
+    it("is fooled by an insertion packet with a bad checksum, by a TTL-limited decoy, and by a split ClientHello", async () => {
+      port = 42000;
+      expect(await insertion(l.sh, "blocked.example", "plain")).toBe("silence");
+      expect(await insertion(l.sh, "blocked.example", "badsum")).toBe("answered");
+      // The decoy dies before the server (TTL 3): the server sees only the real ClientHello.
+      expect(await insertion(l.sh, "blocked.example", "ttl")).toBe("answered");
+      expect(await insertion(l.sh, "blocked.example", "split")).toBe("answered");
+      expect(await insertion(l.sh, "blocked.example", "ooo")).toBe("answered");
+    }, 60_000);
+  });
+
+  describe("a box that validates checksums and reassembles", () => {
+    let l: Awaited<ReturnType<typeof lab>>;
+    beforeAll(async () => { l = await lab("flowFrom: syn, checksum: validate, sequence: ignore, ttl: honour, inspect: reassemble"); }, 60_000);
+    afterAll(async () => { await l?.s.stop(); });
+
+    it("is not fooled by the same packets", async () => {
+      expect(await insertion(l.sh, "blocked.example", "badsum")).toBe("silence");
+      expect(await insertion(l.sh, "blocked.example", "ttl")).toBe("silence");
+      expect(await insertion(l.sh, "blocked.example", "split")).toBe("silence");
+      expect(await insertion(l.sh, "blocked.example", "ooo")).toBe("silence");
+      expect(await insertion(l.sh, "open.example", "split")).toBe("answered");
+    }, 60_000);
+  });
+});
