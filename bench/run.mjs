@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 
-const SUITES = { policy: "bench/policy.mjs", pki: "bench/pki.mjs", resolver: "bench/resolver.mjs", interceptor: "bench/interceptor.mjs", relay: "bench/relay.mjs", transparent: "bench/transparent.mjs", docker: "bench/docker.mjs", control: "bench/control.mjs", soak: "bench/soak.mjs" };
+const SUITES = { policy: "bench/policy.mjs", pki: "bench/pki.mjs", resolver: "bench/resolver.mjs", interceptor: "bench/interceptor.mjs", relay: "bench/relay.mjs", transparent: "bench/transparent.mjs", docker: "bench/docker.mjs", control: "bench/control.mjs", onpath: "bench/onpath.mjs", soak: "bench/soak.mjs" };
 const asked = process.argv.slice(2);
 // The soak (an hour by default) runs only when named: npm run bench -- soak.
 const names = asked.length ? asked : Object.keys(SUITES).filter((n) => n !== "soak");

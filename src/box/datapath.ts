@@ -72,8 +72,9 @@ export class BoxDatapath {
   private apply(p: TcpPacket, v: BoxVerdict): void {
     const c2s = `${p.src} . ${p.dst} . ${p.sport} . ${p.dport}`;
     const s2c = `${p.dst} . ${p.src} . ${p.dport} . ${p.sport}`;
-    if (v.decided === "allow") this.nft!.cmd(`add element inet chokepoint allow4 { ${c2s}, ${s2c} }`);
-    if (v.decided === "drop") this.nft!.cmd(`add element inet chokepoint drop4 { ${c2s} }`);
+    // Batched into one nft transaction per turn; packets that race it are answered by the box's own memory.
+    if (v.decided === "allow") this.nft!.later(`add element inet chokepoint allow4 { ${c2s}, ${s2c} }`);
+    if (v.decided === "drop") this.nft!.later(`add element inet chokepoint drop4 { ${c2s} }`);
     if (v.residual) this.nft!.cmd(`add element inet chokepoint resid4 { ${c2s} timeout ${v.residual}s }`);
     for (const packet of v.inject ?? []) this.raw!.send(packet);
   }

@@ -121,6 +121,7 @@ export class Interceptor {
     f.hooks.established();
     const first = await this.readFirst(socket, f.initial);
     if (socket.destroyed) { f.up?.destroy(); return; }
+    if (!first.length) return this.silentStage(f);
     const { verdict, c } = this.payloadStage(f, first);
     if (this.perRequestStage(f, verdict, c, first)) return;
     if (streamEnactment(verdict.action) === "pass" && this.dpi().direction !== "client") return this.serverStage(f, first, c);
@@ -247,6 +248,34 @@ export class Interceptor {
     const verdict = judge(this.lab, obs, f.network, this.fields(f, logged as Record<string, unknown>, { stage: "payload", bytes: first.length }));
     this.trigger(f, verdict);
     return { verdict, c };
+  }
+
+  /**
+   * A client that says nothing at first: the server may speak first (SSH, SMTP, a relay), so
+   * the way upstream opens and the server's bytes flow, but the censor keeps watching: the
+   * client's first bytes, whenever they come, are judged as if they had come at once (a delay
+   * before the ClientHello evades nothing, as on the real boxes).
+   */
+  private async silentStage(f: Flow): Promise<void> {
+    f.up ??= await this.open(f);
+    if (!f.up) { f.socket.destroy(); return; }
+    const up = f.up;
+    const fromServer = (d: Buffer): void => { f.socket.write(d); };
+    up.on("data", fromServer);
+    up.resume();
+    const waiting = firstChunk(f.socket, IDLE_FLOW_MS);
+    f.socket.resume(); // readFirst left it paused
+    const first = await waiting;
+    up.off("data", fromServer);
+    up.pause();
+    if (f.socket.destroyed || !first.length) {
+      this.payloadStage(f, Buffer.alloc(0)); // the flow's one event: it said nothing
+      f.socket.destroy();
+      up.destroy();
+      return;
+    }
+    const { verdict, c } = this.payloadStage(f, first);
+    return this.enact(f, verdict.action, first, c);
   }
 
   /** An allowed HTTP flow to a host with URL-path rules: every request is judged (per-request.ts). */

@@ -36,7 +36,9 @@ export class ProfileBuilder {
       });
     }
     const rules = ruleDocs.flatMap(({ doc: r, path }) => this.rule(doc, r, path));
-    const dpi = doc.dpi ?? {};
+    // A variant may change the DPI quirks too (the on-path box's switches where the record is silent).
+    const vdpi = variant !== undefined ? doc.variants?.[variant]?.dpi : undefined;
+    const dpi = { ...(doc.dpi ?? {}), ...(vdpi ?? {}), ...(doc.dpi?.box || vdpi?.box ? { box: { ...(doc.dpi?.box ?? {}), ...(vdpi?.box ?? {}) } } : {}) };
     const profile: Profile = {
       id: doc.id,
       title: doc.title,

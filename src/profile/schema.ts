@@ -144,6 +144,7 @@ export const VariantSchema = z.strictObject({
   confidence: Confidence.optional(),
   rules: z.array(RuleSchema).optional().describe("rules added, or replacing the base rule with the same id"),
   disable: z.array(ID).optional().describe("base rule ids switched off in this variant"),
+  dpi: DpiSchema.optional().describe("DPI quirks (and the on-path box's switches) this variant changes"),
 }).describe("an alternative mechanism where the record is unsure (--variant NAME)");
 
 export const OBSERVATIONS = [

@@ -34,6 +34,10 @@ export function regimesDoc(country = "kz"): string {
       if (!profile) continue;
       out.push(`**In the lab** (\`${p.id}\`, networks: ${profile.networks.join(", ")}). ${profile.description?.trim() ?? ""}`, "");
       for (const r of profile.rules) out.push(`- \`${r.id}\`: ${describeAction(r.action)}${r.networks.includes("*") ? "" : ` on ${r.networks.join(", ")}`}${r.confidence ? ` (confidence ${r.confidence})` : ""}${r.description ? `: ${r.description}` : ""}`);
+      const box = profile.dpi.box;
+      if (box) {
+        out.push(`- the box on the wire (\`--datapath onpath\`): flow state from ${box.flowFrom === "syn" ? "the SYN it sees" : "any packet"}; SYN payload ${box.synPayload ? "read" : "not read"}; checksums ${box.checksum === "validate" ? "validated" : "not checked"}; sequence/ACK ${box.sequence === "validate" ? "checked" : "not checked"}; TTL ${box.ttl === "honour" ? "honoured" : "not considered"}; ${box.inspect === "reassemble" ? `reassembles up to ${box.bufferLimit} bytes` : "judges the first data packet only"}; RST/FIN ${box.teardown === "rst-fin" ? "end its state" : "ignored"}; ${box.hops.client} routers before it, ${box.hops.server} after.${box.sources ? ` Sources: ${box.sources}.` : ""}`);
+      }
       const variants = Object.entries(profile.variants ?? {});
       if (variants.length) out.push(...variants.map(([name, v]) => `- variant \`${name}\`: ${v.description ?? ""}`));
       if (profile.expect.length) {

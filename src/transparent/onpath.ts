@@ -113,9 +113,9 @@ export function onPathRuleset(p: Plan, residualSeconds = 120): string {
   set resid4 { type ${tuple}; flags dynamic, timeout; timeout ${residualSeconds}s; }
   chain box_pre {
     type filter hook prerouting priority -310; policy accept;
+    ip protocol tcp ${key} @allow4 accept
     ip protocol tcp ${key} @resid4 update @resid4 { ${key} } counter drop
     ip protocol tcp ${key} @drop4 counter drop
-    ip protocol tcp ${key} @allow4 accept
     ip protocol tcp ip saddr ${CLIENTS} meta mark set mark or 0x100
     ip protocol tcp ip daddr ${CLIENTS} meta mark set mark or 0x100
   }

@@ -112,6 +112,19 @@ describe("DPI quirks", () => {
     expect(caught.data.length).toBe(0);
   });
 
+  it("waiting before the first byte evades nothing: a ClientHello sent after 1.3 s is still judged", async () => {
+    const hello = await captureClientHello("split.example");
+    for (const l of [lab, reassembling]) {
+      const { socket, code } = await socks(l.endpoints.socks!.port, "split.example", 443);
+      expect(code).toBe(0);
+      await new Promise((r) => setTimeout(r, 1300));
+      socket.write(hello);
+      const caught = await outcome(socket, 1500);
+      expect(caught.ended).toBe("reset");
+      expect(caught.data.length).toBe(0);
+    }
+  });
+
   it.each([1, 2])("a reassembling DPI is not dodged by a first segment of %i byte(s)", async (n) => {
     const hello = await captureClientHello("split.example");
     const { socket, code } = await socks(reassembling.endpoints.socks!.port, "split.example", 443);

@@ -1,6 +1,6 @@
 // The on-path datapath with real packets: the box sits between router hops, the kernel
 // forwards, the box judges the first packets of each flow. Real clients (curl, ping), and an
-// evasion tool's packets built with scapy (test/fixtures/insertion.py). Root only.
+// evasion tool's packets built with scapy (scripts/evasion.py). Root only.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
@@ -15,7 +15,7 @@ const why = (await preflight()) ?? ((await run("iptables", ["-V"])).code !== 0 ?
   ?? ((await run("/usr/bin/python3", ["-c", "import scapy"])).code !== 0 ? "no python3-scapy (apt-get install python3-scapy)" : undefined);
 if (why) console.warn(`on-path tests skipped: ${why}`);
 const CA = join(process.env.CHOKEPOINT_CONFDIR!, "ca", "lab.pem");
-const PY = join(ROOT, "test", "fixtures", "insertion.py");
+const PY = join(ROOT, "scripts", "evasion.py");
 
 const profile = (box: string): string => `
 id: onpath-test
@@ -81,7 +81,7 @@ describe.skipIf(!!why)("the on-path datapath (root)", () => {
     });
 
     it("null-routes the 4-tuple after a trigger, SYNs included, renewed by every retry, until it expires", async () => {
-      // One scapy run times it exactly (test/fixtures/insertion.py, mode resid): the rule's residual is 8 s.
+      // One scapy run times it exactly (scripts/evasion.py, mode resid): the rule's residual is 8 s.
       const out = await run("ip", ["netns", "exec", l.s.namespaceOf("net-a"), "sh", "-c",
         `/usr/bin/python3 ${PY} ${world("blocked.example")} 41500 resid:8 ${hello("blocked.example")}`], { timeoutMs: 40_000 });
       // trigger; a SYN within 8 s; one from another port; one past 8 s from the trigger but within 8 s of the last; one 8 s after that.

@@ -34,7 +34,7 @@ export function validateCommand(program: Command): void {
           const requireSeeds = resolve(file).startsWith(`${PROFILES_DIR}/`) && !resolve(file).includes("/examples/");
           const r = loadProfile(file, { seeds, requireSeeds });
           errors = r.errors;
-          if (r.profile) summary = `profile ${r.profile.id}, ${r.profile.rules.length} rules`;
+          if (r.profile) summary = `profile ${r.profile.id}, ${r.profile.rules.length} rule${r.profile.rules.length === 1 ? "" : "s"}`;
         }
         if (errors.length) {
           bad++;
