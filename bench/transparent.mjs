@@ -2,12 +2,10 @@
 // client namespace to the world, through the lab (TPROXY -> interceptor -> world origin)
 // against plain kernel forwarding in the same namespaces (the censor's TPROXY rule swapped
 // for `forward accept`), alternating rounds, medians. Every round is bounded in time.
-import { spawn } from "node:child_process";
 import { goal, median, table } from "./lib.mjs";
+import { load } from "./netload.mjs";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
-const CONCURRENCY = 32;
 
 if (process.getuid?.() !== 0) {
   console.log("skipped: transparent mode needs root (network namespaces, nftables, TPROXY)");
@@ -15,41 +13,6 @@ if (process.getuid?.() !== 0) {
 }
 const { startSession } = await import("../dist/transparent/session.js");
 const { sh, CENSOR_NS, TPROXY_RULE } = await import("../dist/transparent/topology.js");
-
-// The load generator, run inside the client namespace: mode conn (one short HTTP exchange
-// per connection, CONCURRENCY at a time) or bulk (one download, bytes per second).
-const LOAD = `
-const net = require("node:net");
-const [mode, host, port, seconds, conc] = process.argv.slice(1);
-const until = Date.now() + Number(seconds) * 1000;
-let conns = 0, bytes = 0, errors = 0;
-const t0 = process.hrtime.bigint();
-function one() {
-  if (Date.now() >= until) return Promise.resolve();
-  return new Promise((resolve) => {
-    const s = net.connect(Number(port), host);
-    s.setNoDelay(true);
-    const path = mode === "bulk" ? "/bytes/1073741824" : "/";
-    s.on("connect", () => s.write("GET " + path + " HTTP/1.1\\r\\nHost: bench.example\\r\\nConnection: close\\r\\n\\r\\n"));
-    s.on("data", (d) => { bytes += d.length; if (mode === "bulk" && Date.now() >= until) s.destroy(); });
-    s.on("error", () => { errors++; });
-    s.on("close", () => { conns++; resolve(); });
-  }).then(one);
-}
-Promise.all(Array.from({ length: mode === "bulk" ? 1 : Number(conc) }, one)).then(() => {
-  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-  console.log(JSON.stringify({ conns, bytes, errors, secs }));
-});
-`;
-
-function load(ns, mode, ip) {
-  return new Promise((resolve, reject) => {
-    const c = spawn("ip", ["netns", "exec", ns, process.execPath, "-e", LOAD, mode, ip, "80", String(SECONDS), String(CONCURRENCY)], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    c.stdout.on("data", (d) => (out += d));
-    c.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`))));
-  });
-}
 
 const nft = (text) => sh("ip", ["netns", "exec", CENSOR_NS, "nft", "-f", "-"], text);
 async function kernelForwarding(on) {

@@ -185,12 +185,7 @@ export function transparentPart(site: Site, interceptor: Interceptor, stats: Ent
       (await import("../util/sockopt.js")).setTransparent(server);
       site.endpoints.transparent = { host: site.any, port };
       // What the kernel blocks never reaches the interceptor: the hit sets report it.
-      const { ctx } = site;
-      kernel = new (await import("../transparent/kernel-rules.js")).KernelRules(ctx.policy, ctx.clock, links, (h) => account(
-        ctx.events, { action: h.rule.action, rule: h.rule.id, profile: h.rule.profile, ...(h.rule.seed ? { seed: h.rule.seed } : {}) }, h.network, ctx.clock.now(),
-        () => ({ component: "interceptor", client: h.client, observation: { ip: h.ip }, detail: { enforcedBy: "kernel", stage: "packet" } }),
-      ));
-      await kernel.start();
+      kernel = await kernelRules(site, "interceptor");
     },
     async policyChanged(policy) {
       kernel?.setPolicy(policy);
@@ -218,11 +213,7 @@ export function onPathPart(site: Site, model: BoxModel): LabService & { datapath
       const { ctx } = site;
       box = new BoxDatapath(ctx, { model, networkOf: networkOfClient(links), queueRule: QUEUE_RULE });
       await box.start();
-      kernel = new (await import("../transparent/kernel-rules.js")).KernelRules(ctx.policy, ctx.clock, links, (h) => account(
-        ctx.events, { action: h.rule.action, rule: h.rule.id, profile: h.rule.profile, ...(h.rule.seed ? { seed: h.rule.seed } : {}) }, h.network, ctx.clock.now(),
-        () => ({ component: "box", client: h.client, observation: { ip: h.ip }, detail: { enforcedBy: "kernel", stage: "packet" } }),
-      ));
-      await kernel.start();
+      kernel = await kernelRules(site, "box");
     },
     async policyChanged(policy) {
       kernel?.setPolicy(policy);
@@ -234,6 +225,17 @@ export function onPathPart(site: Site, model: BoxModel): LabService & { datapath
       await box?.stop();
     },
   };
+}
+
+/** The kernel rules of transparent modes, started; their hits recorded as events of `component`. */
+async function kernelRules(site: Site, component: "interceptor" | "box"): Promise<KernelRules> {
+  const { ctx } = site;
+  const k = new (await import("../transparent/kernel-rules.js")).KernelRules(ctx.policy, ctx.clock, site.plan!.links, (h) => account(
+    ctx.events, { action: h.rule.action, rule: h.rule.id, profile: h.rule.profile, ...(h.rule.seed ? { seed: h.rule.seed } : {}) }, h.network, ctx.clock.now(),
+    () => ({ component, client: h.client, observation: { ip: h.ip }, detail: { enforcedBy: "kernel", stage: "packet" } }),
+  ));
+  await k.start();
+  return k;
 }
 
 /** Transparent and gateway modes: a client's address (or subnet) names its network. */
