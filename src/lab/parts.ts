@@ -119,6 +119,7 @@ export function resolverPart(site: Site, resolver: Resolver, o: { forwarder?: Fo
       const helpers = (o.dnsWorkers ?? 1) - 1;
       if (helpers > 0 && !o.forwarder) {
         workers = new ResolverWorkers(resolver, site.ctx.events, site.ctx.clock);
+        workers.onHealth = (what, detail) => site.ctx.events.record({ labTime: site.ctx.clock.now(), component: "lab", action: `resolver-helper-${what}`, detail });
         await workers.start(helpers, o.workerInit());
         listeners.forEach((l, i) => {
           l.fastPathEnabled = false;

@@ -47,8 +47,9 @@ function forgePublicKey(pem: string): forge.pki.PublicKey {
 export function buildCertificate(spec: CertSpec): { der: Buffer; pem: string } {
   const cert = pki.createCertificate();
   cert.publicKey = forgePublicKey(spec.publicKeyPem);
-  // Positive serial: clear the top bit.
-  cert.serialNumber = spec.serialHex ?? (randomBytes(16)[0]! & 0x7f).toString(16).padStart(2, "0") + randomBytes(15).toString("hex");
+  // A positive serial in minimal DER: the first byte 0x01-0x7f (0x00 would be padding that
+  // OpenSSL 3 rejects as "illegal padding": one leaf in 128, found by the soak).
+  cert.serialNumber = spec.serialHex ?? ((randomBytes(1)[0]! % 0x7f) + 1).toString(16).padStart(2, "0") + randomBytes(15).toString("hex");
   cert.validity.notBefore = spec.notBefore;
   cert.validity.notAfter = spec.notAfter;
   cert.setSubject(toFields(spec.subject));

@@ -114,8 +114,21 @@ export class Checker {
   /** An action only a resolver can enact (nxdomain, spoof, ...) on a rule that matches no DNS query: a mistake, not a silent drop. */
   private actionFits(r: Raw, at: PathKey[]): void {
     const type = typeof r.action === "string" ? r.action : isObj(r.action) ? Object.keys(r.action)[0] : undefined;
-    if (type === undefined || !(type in ACTIONS) || !ACTIONS[type as ActionType].dnsOnly || !isObj(r.match)) return;
+    if (type === undefined || !(type in ACTIONS) || !isObj(r.match)) return;
     const m = r.match;
+    // The other way round: a rule that matches only DNS queries, with an action the resolver
+    // can only answer normally (a page, a throttle, an interception), would do nothing at all.
+    const onlyDns = Object.keys(m).every((k) => k === "domain");
+    const row = ACTIONS[type as ActionType];
+    if (onlyDns && row.dns === "world" && row.blocks !== false && type !== "allow") {
+      this.src.error([...at, "action"], `action "${type}" acts on connections, and this rule matches only DNS queries (domain), which the resolver would answer normally: match host or sni, or use nxdomain, spoof or drop for DNS`);
+      return;
+    }
+    if (onlyDns && (type === "throttle" || type === "mitm")) {
+      this.src.error([...at, "action"], `action "${type}" acts on connections, and this rule matches only DNS queries (domain): match host or sni instead`);
+      return;
+    }
+    if (!row.dnsOnly) return;
     const dns = m.domain !== undefined || m.all !== undefined || asArray(m.protocol).includes("dns");
     if (!dns) {
       this.src.error([...at, "action"], `action "${type}" is an answer only the resolver can give, and this rule matches no DNS query (${Object.keys(m).join(", ")}): match a domain, or use drop, rst or a blockpage for connections`);

@@ -84,6 +84,9 @@ export function selectProfiles(sel: ProfileSelection): { profiles: Profile[]; se
     }
     profiles.push(r.profile);
   }
-  if (!variantUsed) throw new Error(`no selected profile has a variant "${sel.variant}"`);
+  if (!variantUsed) {
+    const offered = [...new Set(profiles.flatMap((p) => Object.keys(p.variants)))];
+    throw new Error(`no selected profile has a variant "${sel.variant}"${offered.length ? ` (they offer: ${offered.join(", ")})` : " (they offer none)"}`);
+  }
   return { profiles, seeds };
 }

@@ -25,25 +25,24 @@ export class ResolverWorkers {
     this.onClock = (): void => this.broadcast({ type: "clock", clock: this.clock.snapshot() });
   }
 
+  /** The helpers' pids (tests, status). */
+  get pids(): number[] {
+    return this.children.map((c) => c.pid).filter((p): p is number => p !== undefined);
+  }
+
+  private init: Omit<WorkerInit, "type" | "clock" | "wanted"> | undefined;
+  private readonly shared: { socket: UdpSocket; network: string }[] = [];
+  private stopping = false;
+  /** Helpers that died and were started again (the lab's own process answered meanwhile: the socket is shared). */
+  restarts = 0;
+  /** Told when a helper died and when its replacement is ready (the lab records both). */
+  onHealth?: (what: "exited" | "restarted" | "restart-failed", detail: Record<string, unknown>) => void;
+
   /** Forks `n` helpers and waits until each has loaded the profiles. */
   async start(n: number, init: Omit<WorkerInit, "type" | "clock" | "wanted">): Promise<void> {
+    this.init = init;
     this.lastWanted = this.events.wanted;
-    const ready: Promise<void>[] = [];
-    for (let i = 0; i < n; i++) {
-      const child = fork(WORKER, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
-      this.children.push(child);
-      child.on("error", () => undefined); // a send on a closed channel at shutdown
-      ready.push(new Promise((resolve, reject) => {
-        child.on("message", (m: FromWorker) => {
-          if (m.type === "ready") resolve();
-          else if (m.type === "error") reject(new Error(`resolver worker: ${m.message}`));
-          else if (m.type === "events") this.take(m.events, m.counts, m.stats);
-        });
-        child.once("exit", (code) => reject(new Error(`resolver worker exited (${code}) while starting`)));
-      }));
-      child.send({ type: "init", ...init, clock: this.clock.snapshot(), wanted: this.lastWanted } satisfies ToWorker);
-    }
-    await Promise.all(ready);
+    await Promise.all(Array.from({ length: n }, () => this.spawn()));
     this.clock.on("change", this.onClock);
     // Helpers build events only while the lab has a reader for them (a file, a subscriber).
     this.wantedTimer = setInterval(() => {
@@ -56,8 +55,40 @@ export class ResolverWorkers {
     this.wantedTimer.unref();
   }
 
+  /** One helper, supervised: if it dies, it is reported and replaced (after 1 s). */
+  private spawn(): Promise<void> {
+    const child = fork(WORKER, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
+    this.children.push(child);
+    child.on("error", () => undefined); // a send on a closed channel at shutdown
+    const ready = new Promise<void>((resolve, reject) => {
+      child.on("message", (m: FromWorker) => {
+        if (m.type === "ready") resolve();
+        else if (m.type === "error") reject(new Error(`resolver worker: ${m.message}`));
+        else if (m.type === "events") this.take(m.events, m.counts, m.stats);
+      });
+      child.once("exit", (code, signal) => {
+        reject(new Error(`resolver worker exited (${code}) while starting`));
+        const i = this.children.indexOf(child);
+        if (i >= 0) this.children.splice(i, 1);
+        if (this.stopping) return;
+        this.onHealth?.("exited", { code, signal });
+        setTimeout(() => {
+          if (this.stopping) return;
+          this.spawn().then(() => {
+            this.restarts++;
+            this.onHealth?.("restarted", { restarts: this.restarts });
+          }, (err: Error) => this.onHealth?.("restart-failed", { error: err.message }));
+        }, 1000).unref();
+      });
+    });
+    child.send({ type: "init", ...this.init!, clock: this.clock.snapshot(), wanted: this.lastWanted } satisfies ToWorker);
+    // A replacement reads the same sockets as the rest.
+    return ready.then(() => { for (const s of this.shared) child.send({ type: "udp", network: s.network } satisfies ToWorker, s.socket as unknown as import("node:net").Socket); });
+  }
+
   /** Lets every helper read `socket` too (the same kernel socket, shared). */
   share(socket: UdpSocket, network: string): void {
+    this.shared.push({ socket, network });
     for (const c of this.children) c.send({ type: "udp", network } satisfies ToWorker, socket as unknown as import("node:net").Socket);
   }
 
@@ -79,6 +110,7 @@ export class ResolverWorkers {
 
   /** Stops the helpers, recording their last events first. */
   async stop(): Promise<void> {
+    this.stopping = true;
     this.clock.off("change", this.onClock);
     if (this.wantedTimer) clearInterval(this.wantedTimer);
     await Promise.all(this.children.map((c) => new Promise<void>((resolve) => {

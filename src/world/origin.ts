@@ -148,7 +148,16 @@ export class Origin {
     const localIp = unmap(header?.dst ?? socket.localAddress ?? "127.0.0.1");
     // No resume() here: the TLS layer takes over the paused socket's handle (and reads the
     // bytes unshifted into it); resuming the raw socket as well would steal its input.
-    this.secureServer(localIp).emit("connection", socket);
+    let front: Http2SecureServer;
+    try {
+      front = this.secureServer(localIp);
+    } catch {
+      // A certificate the TLS library refuses fails this connection, never the origin.
+      this.stats.tlsErrors++;
+      socket.destroy();
+      return;
+    }
+    front.emit("connection", socket);
   }
 
   /**

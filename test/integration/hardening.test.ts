@@ -315,6 +315,28 @@ describe("8. a dead or stopped origin helper is noticed", () => {
   });
 });
 
+describe("8b. a dead resolver helper is replaced", () => {
+  it("reports it, starts another, and queries are answered meanwhile and after", async () => {
+    const lab = await startLab({ profiles: ["example-basics"], dnsWorkers: 2, events: join(tempDir(), "e.jsonl") });
+    try {
+      const seen = (action: string): Promise<void> => new Promise((resolve) => {
+        const unsub = lab.eventLog.subscribe((e) => { if (e.action === action) { unsub(); resolve(); } });
+      });
+      const exited = seen("resolver-helper-exited"), back = seen("resolver-helper-restarted");
+      process.kill(lab.resolverWorkers!.pids[0]!, "SIGKILL");
+      await exited;
+      const { run } = await import("../helpers/tools.js");
+      const dig = (): Promise<string> => run("dig", ["@127.0.0.1", "-p", String(lab.endpoints.dns!.port), "+tries=1", "+time=2", "nx.example.org"]).then((r) => r.stdout);
+      expect(await dig()).toMatch(/NXDOMAIN/); // the lab's own process shares the socket
+      await back;
+      expect(lab.resolverWorkers!.pids).toHaveLength(1);
+      expect(await dig()).toMatch(/NXDOMAIN/);
+    } finally {
+      await lab.stop();
+    }
+  });
+});
+
 describe("9. smaller doors", () => {
   it("the relay's UDP answers a stranger no larger than it asked", async () => {
     const lab = await startLab({ profiles: ["example-basics"] });

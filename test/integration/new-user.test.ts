@@ -29,6 +29,11 @@ describe("names a user gives are checked", () => {
     expect(r.errors.map(formatError).join()).toMatch(/:9:49: action "nxdomain" is an answer only the resolver can give, and this rule matches no DNS query \(sni\)/);
   });
 
+  it("an action for connections on a rule that matches only DNS queries is a validation error too", () => {
+    const dir = writeFiles({ "p.yaml": `${HEADER}rules:\n  - { id: r, match: { domain: x.example }, action: { blockpage: { status: 451 } } }\n` });
+    expect(loadProfile(join(dir, "p.yaml")).errors.map((e) => e.message).join()).toMatch(/action "blockpage" acts on connections, and this rule matches only DNS queries/);
+  });
+
   it("YAML syntax errors carry their real line and column", () => {
     const dir = writeFiles({ "p.yaml": `${HEADER}rules:\n  - { id: a, match: { domain: x }\n    action: drop\n` });
     const r = loadProfile(join(dir, "p.yaml"));

@@ -103,3 +103,24 @@ describe("PKI", () => {
     expect(() => pki.authority("nope")).toThrow(/unknown certificate authority "nope"/);
   });
 });
+
+describe("a certificate the TLS library refuses", () => {
+  it("fails that connection and is counted, never the origin (the soak found one that crashed the lab)", async () => {
+    const { Origin } = await import("../../src/world/origin.js");
+    const { World } = await import("../../src/world/world.js");
+    const { createServer, connect } = await import("node:net");
+    const broken = { leaf: () => ({ keyPem: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", chainPem: "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n" }), context: () => { throw new Error("no"); } };
+    const origin = new Origin(new World({ hosts: {}, nonexistent: [], certs: {} }), broken as unknown as Pki);
+    const server = createServer((s) => origin.adopt(s, { src: "198.18.0.2", dst: "198.19.1.1", srcPort: 1, dstPort: 443 }, Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 1, 0, 0, 1, 0])));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const closed = await new Promise<boolean>((resolve) => {
+      const c = connect((server.address() as { port: number }).port, "127.0.0.1");
+      c.on("error", () => resolve(true));
+      c.on("close", () => resolve(true));
+      setTimeout(() => resolve(false), 3000);
+    });
+    server.close();
+    expect(closed).toBe(true);
+    expect(origin.stats.tlsErrors).toBe(1);
+  });
+});
