@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { connect } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { goal, median, mib, table } from "./lib.mjs";
@@ -37,7 +37,17 @@ const ep = ready.endpoints;
 const counts = { dns: 0, tls: 0, http: 0, messages: 0, trickle: 0, errors: 0 };
 let seq = 0;
 
-/** RSS of the lab's process (and its helpers'), from /proc. */
+/** RSS of the lab's helper processes (its children), from /proc. */
+function helperRss(pid) {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+    return kids.reduce((sum, k) => sum + (rss(Number(k)) || 0), 0);
+  } catch {
+    return NaN;
+  }
+}
+
+/** RSS of the lab's process, from /proc (its helpers apart: helperRss). */
 function rss(pid) {
   try {
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) * 1024;
@@ -101,9 +111,9 @@ const t0 = Date.now();
 console.log(`soak: ${SECONDS} s of mixed load against a replay at x600 (RSS every 10 s)`);
 await new Promise((resolve) => {
   const sampler = setInterval(() => {
-    const s = { t: Math.round((Date.now() - t0) / 1000), rss: rss(lab.pid), ...counts };
+    const s = { t: Math.round((Date.now() - t0) / 1000), rss: rss(lab.pid), helpers: helperRss(lab.pid), ...counts };
     samples.push(s);
-    if (samples.length % 30 === 0) console.log(`  ${s.t} s: RSS ${mib(s.rss)}, dns ${s.dns}, tls ${s.tls}, http ${s.http}, messages ${s.messages}`);
+    if (samples.length % 30 === 0) console.log(`  ${s.t} s: RSS ${mib(s.rss)} (helpers ${mib(s.helpers)}), dns ${s.dns}, tls ${s.tls}, http ${s.http}, messages ${s.messages}`);
     if (crashed || Date.now() - t0 >= SECONDS * 1000) { clearInterval(sampler); resolve(); }
   }, 10_000);
 });
@@ -121,5 +131,7 @@ const peak = Math.max(...samples.map((s) => s.rss));
 table([{ seconds: SECONDS, samples: samples.length, "RSS first": mib(samples[0]?.rss ?? NaN), "RSS mid-third": mib(mid), "RSS last-third": mib(last), "RSS peak": mib(peak), dns: counts.dns, tls: counts.tls, http: counts.http, messages: counts.messages, tricklers: counts.trickle }]);
 goal("no crash", !crashed);
 const ok = goal("no growth beyond the bounds (last third within 20% of the second)", last <= mid * 1.2, `${mib(mid)} -> ${mib(last)}`);
+// The samples, for the record (BENCH_SOAK_OUT=FILE: one JSON object a line).
+if (process.env.BENCH_SOAK_OUT) writeFileSync(process.env.BENCH_SOAK_OUT, samples.map((s) => JSON.stringify(s)).join("\n") + "\n");
 rmSync(dir, { recursive: true, force: true });
 process.exit(!crashed && ok ? 0 : 1);

@@ -6,7 +6,8 @@
 import type { BoxModel } from "../profile/box-model.js";
 import type { Verdict } from "../policy/types.js";
 import { classify } from "../dpi/classify.js";
-import { buildTcp4, type TcpPacket } from "./packet.js";
+import { buildTcp4, type TcpOptions, type TcpPacket } from "./packet.js";
+import { streamEnactment, type StreamEnactment } from "../profile/actions.js";
 import { Lru } from "../util/lru.js";
 
 /** What the box does with one packet, and what the kernel should remember. */
@@ -23,7 +24,36 @@ export interface BoxVerdict {
   judged?: { verdict: Verdict; payloadBytes: number; why: string };
   /** Why the packet was not read (a checksum, sequence or TTL check; no flow state). */
   ignored?: string;
+  /** The packet's mark on its way on (TAKEOVER_MARK: delivered to the box's own socket for the flow). */
+  mark?: number;
+  /** Take the flow over (the datapath makes the server's end and carries the verdict); `otherwise` if it cannot. */
+  takeover?: Takeover;
 }
+
+/** What the datapath needs to become the server's end of a client's connection (util/tcp-repair.ts). */
+export interface Takeover {
+  client: { ip: string; port: number };
+  server: { ip: string; port: number };
+  /** The server's next sequence number; the next byte expected from the client (after `first`). */
+  sendSeq: number;
+  recvSeq: number;
+  /** The client's bytes the box read (handed over in-process; the kernel acknowledges them). */
+  first: Buffer;
+  clientOptions: TcpOptions;
+  serverOptions: TcpOptions;
+  /** When the server's SYN/ACK passed (ms, for its timestamp clock). */
+  serverSynAt: number;
+  /** The client's window in bytes (scaled). */
+  clientWindow: number;
+  /** The packet-level verdict when the flow cannot be taken over (counted, reported). */
+  otherwise: BoxVerdict;
+}
+
+/** Packets of a taken-over flow carry this mark: a policy route delivers them to the box's socket. */
+export const TAKEOVER_MARK = 0x1;
+
+/** Stream enactments the box carries out as the server's end of the connection (block pages, alerts, MITM, throttling). */
+const TAKEN_OVER: ReadonlySet<StreamEnactment> = new Set(["mitm", "page", "alert", "close", "throttle"]);
 
 /** Asks the policy about what the box read (the datapath supplies network, clock and events). */
 export type BoxJudge = (obs: { ip: string; port: number; sni?: string; host?: string; path?: string; method?: string; protocol: string; fingerprints: string[]; payload: Buffer }, client: { ip: string; port: number }) => Verdict;
@@ -39,6 +69,10 @@ interface Flow {
   buf: Buffer;
   /** Out-of-order segments a reassembling box holds, by sequence number. */
   held: Map<number, Buffer>;
+  /** The handshake's options, each side's (for a takeover). */
+  clientOptions: TcpOptions;
+  serverOptions: TcpOptions;
+  serverSynAt: number;
 }
 
 const key = (a: string, ap: number, b: string, bp: number): string => `${a}:${ap}>${b}:${bp}`;
@@ -48,7 +82,9 @@ export interface BoxStats { packets: number; flows: number; judged: number; igno
 export class Box {
   private readonly flows = new Map<string, Flow>();
   /** Flows decided, client -> server: what their later packets get (bounded; the kernel's sets are the real memory). */
-  private readonly decided: Lru<string, "allow" | "drop">;
+  private readonly decided: Lru<string, "allow" | "drop" | "takeover">;
+  /** Whether the datapath can take flows over (a socket made with TCP_REPAIR); else their verdicts are enacted with packets. */
+  canTakeOver = false;
   readonly stats: BoxStats = { packets: 0, flows: 0, judged: 0, ignored: 0, failOpen: 0, injected: 0 };
 
   /** `hopsToServer`: routers between the box and the servers (a TTL that cannot cover them never arrives). */
@@ -62,8 +98,11 @@ export class Box {
     if (m.ports && !m.ports.includes(p.dport) && !m.ports.includes(p.sport)) return { pass: true, decided: "allow" };
     // A decided flow: the kernel carries it (its sets); these are packets that raced the sets.
     const done = this.decided.get(key(p.src, p.sport, p.dst, p.dport));
+    if (done === "takeover") return { pass: true, mark: TAKEOVER_MARK };
     if (done) return { pass: done === "allow" };
-    if (this.decided.get(key(p.dst, p.dport, p.src, p.sport))) return { pass: true };
+    const back = this.decided.get(key(p.dst, p.dport, p.src, p.sport));
+    // The server's side of a flow taken over is orphaned (and reset): nothing of it reaches the client.
+    if (back) return { pass: back !== "takeover" };
     const fwd = this.flows.get(key(p.src, p.sport, p.dst, p.dport));
     const rev = fwd ? undefined : this.flows.get(key(p.dst, p.dport, p.src, p.sport));
     let flow = fwd ?? rev;
@@ -80,6 +119,7 @@ export class Box {
         server: asClient ? { ip: p.dst, port: p.dport } : { ip: p.src, port: p.sport },
         nextSeq: asClient ? (p.seq + 1) >>> 0 : 0, serverNext: asClient ? 0 : (p.seq + 1) >>> 0,
         packets: 0, buf: Buffer.alloc(0), held: new Map(),
+        clientOptions: asClient ? p.options ?? {} : {}, serverOptions: asClient ? {} : p.options ?? {}, serverSynAt: asClient ? 0 : Date.now(),
       };
       this.flows.set(key(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port), flow);
       this.stats.flows++;
@@ -88,7 +128,11 @@ export class Box {
     }
     const clientSide = fromClient || (!fwd && !rev);
     flow.packets++;
-    if (p.flags.syn && p.flags.ack && !clientSide) flow.serverNext = (p.seq + 1) >>> 0;
+    if (p.flags.syn && p.flags.ack && !clientSide) {
+      flow.serverNext = (p.seq + 1) >>> 0;
+      flow.serverOptions = p.options ?? {};
+      flow.serverSynAt = Date.now();
+    }
     if (p.flags.syn && !p.flags.ack && clientSide && (!p.payload.length || !m.synPayload)) { flow.nextSeq = (p.seq + 1) >>> 0; return { pass: true }; }
     if ((p.flags.rst || p.flags.fin) && m.teardown === "rst-fin") {
       this.forget(flow);
@@ -149,17 +193,48 @@ export class Box {
     const verdict = this.judge(obs, flow.client);
     this.stats.judged++;
     this.forget(flow);
-    const a0 = verdict.action.type;
-    const allowed = a0 === "allow" || a0 === "throttle" || a0 === "mitm";
-    // A residual null route is the whole of the block: the 4-tuple is free again when it expires.
-    if (allowed || !verdict.residual) this.decided.set(key(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port), allowed ? "allow" : "drop");
     const judged = { verdict, payloadBytes: bytes.length, why: this.model.inspect };
     const a = verdict.action.type;
     const residual = verdict.residual && a !== "allow" ? verdict.residual.ms / 1000 : undefined;
+    const k = key(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port);
+    const enacted = this.enactOnPackets(flow, p, judged, residual);
+    // Block pages, alerts, MITM and throttling need the server's end of the connection: taken
+    // over when the box saw the handshake (sequence numbers and options), as the real boxes did.
+    if (this.canTakeOver && TAKEN_OVER.has(streamEnactment(verdict.action)) && flow.serverNext) {
+      this.decided.set(k, "takeover");
+      const reassembled = this.model.inspect === "reassemble";
+      const scale = flow.clientOptions.wscale !== undefined && flow.serverOptions.wscale !== undefined ? flow.clientOptions.wscale : 0;
+      return {
+        // A residual null route starts now and binds once the taken-over flow ends (its steering rule comes first).
+        pass: false, judged, ...(residual ? { residual } : {}),
+        takeover: {
+          client: flow.client, server: flow.server, sendSeq: flow.serverNext,
+          recvSeq: reassembled ? flow.nextSeq : (p.seq + p.payload.length) >>> 0,
+          first: reassembled ? flow.buf : p.payload,
+          clientOptions: flow.clientOptions, serverOptions: flow.serverOptions, serverSynAt: flow.serverSynAt,
+          clientWindow: p.window * 2 ** scale,
+          otherwise: enacted,
+        },
+      };
+    }
+    // A residual null route is the whole of the block: the 4-tuple is free again when it expires.
+    if (enacted.decided || !residual) this.decided.set(k, enacted.pass ? "allow" : "drop");
+    this.stats.injected += enacted.inject?.length ?? 0;
+    return enacted;
+  }
+
+  /** A takeover the datapath could not make: the flow's later packets get its packet-level verdict. */
+  untake(t: Takeover): void {
+    this.decided.set(key(t.client.ip, t.client.port, t.server.ip, t.server.port), t.otherwise.pass ? "allow" : "drop");
+    this.stats.injected += t.otherwise.inject?.length ?? 0;
+  }
+
+  /** The verdict with packets only: let be, RSTs both ways, or silence. */
+  private enactOnPackets(flow: Flow, p: TcpPacket, judged: NonNullable<BoxVerdict["judged"]>, residual: number | undefined): BoxVerdict {
+    const a = judged.verdict.action.type;
     if (a === "allow" || a === "throttle" || a === "mitm") return { pass: true, decided: "allow", judged };
     if (a === "rst" || a === "fin" || a === "tls-alert" || a === "blockpage") {
       // Reset both ends, as an injecting box does; the trigger never reaches the server.
-      this.stats.injected += 2;
       const toServer = buildTcp4({ src: flow.client.ip, dst: flow.server.ip, sport: flow.client.port, dport: flow.server.port, seq: p.seq, ack: 0, flags: { rst: true } });
       const toClient = buildTcp4({ src: flow.server.ip, dst: flow.client.ip, sport: flow.server.port, dport: flow.client.port, seq: flow.serverNext || p.ack, ack: 0, flags: { rst: true } });
       return { pass: false, inject: [toClient, toServer], judged, ...(residual ? { residual } : { decided: "drop" as const }) };

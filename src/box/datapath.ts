@@ -2,15 +2,22 @@
 // each flow reach it through NFQUEUE; it judges them (box.ts) with the lab's policy; decided
 // flows go into nft sets, so that the rest of each flow (and bulk traffic) stays in the
 // kernel; residual null routes are kernel set elements with a timeout renewed by every
-// matching packet; RSTs are injected through a raw socket. Fail open: a packet the box
-// cannot judge, or one that finds no box bound (--queue-bypass), passes.
+// matching packet; RSTs are injected through a raw socket. Verdicts that need the server's
+// end of the connection (block pages, alerts, MITM, throttling) take the flow over: a socket
+// made with TCP_REPAIR from the handshake the box saw, the flow's packets steered to it (set
+// mitm4, a policy route), the orphaned server reset, and the verdict carried out by the
+// FlowCarrier (the interceptor). Fail open: a packet the box cannot judge, or one that finds
+// no box bound (--queue-bypass), passes.
+import { Socket } from "node:net";
 import type { LabContext } from "../runtime/context.js";
 import { account, judge } from "../runtime/judge.js";
 import type { BoxModel } from "../profile/box-model.js";
 import { sh } from "../util/exec.js";
 import { NF_ACCEPT, NF_DROP, NfQueue, Nft, RawSocket, type QueueStats } from "../util/netfilter.js";
-import { Box, type BoxStats, type BoxVerdict } from "./box.js";
-import { parseTcp4, type TcpPacket } from "./packet.js";
+import { repairedSocket } from "../util/tcp-repair.js";
+import type { FlowCarrier } from "../runtime/flows.js";
+import { Box, type BoxStats, type BoxVerdict, type Takeover } from "./box.js";
+import { buildTcp4, parseTcp4, type TcpPacket } from "./packet.js";
 
 /** The iptables rule (queue 0) the box is fed by; added and removed with the box. */
 export interface BoxDatapathOptions {
@@ -19,6 +26,8 @@ export interface BoxDatapathOptions {
   networkOf: (ip: string) => string | undefined;
   /** The iptables arguments of the queue rule (without -A/-D's table and chain handled by the caller). */
   queueRule: string[];
+  /** Carries out the verdicts of flows taken over (absent: those verdicts are enacted with packets only). */
+  carrier?: FlowCarrier;
 }
 
 export class BoxDatapath {
@@ -28,6 +37,9 @@ export class BoxDatapath {
   private raw: RawSocket | undefined;
   /** Packets let through because the box failed on them (fail open, counted). */
   failOpen = 0;
+  /** Flows taken over, and takeovers the kernel refused (enacted with packets instead). */
+  takenOver = 0;
+  takeoverFailed = 0;
 
   constructor(private readonly ctx: LabContext, private readonly o: BoxDatapathOptions) {
     const hopsToServer = o.model.hops.server + 1; // the routers after the box, and the box's own hop
@@ -39,10 +51,14 @@ export class BoxDatapath {
         observation: { ...seen }, detail: { stage: "packet", datapath: "onpath", inspect: o.model.inspect, bytes: obs.payload.length },
       }));
     }, hopsToServer);
+    this.box.canTakeOver = !!o.carrier;
   }
 
-  get stats(): { box: BoxStats; queue: QueueStats | undefined; failOpen: number; setErrors: number; injected: number } {
-    return { box: this.box.stats, queue: this.queue?.stats, failOpen: this.failOpen, setErrors: this.nft?.errors ?? 0, injected: this.raw?.sent ?? 0 };
+  get stats(): { box: BoxStats; queue: QueueStats | undefined; failOpen: number; setErrors: number; injected: number; takenOver: number; takeoverFailed: number } {
+    return {
+      box: this.box.stats, queue: this.queue?.stats, failOpen: this.failOpen, setErrors: this.nft?.errors ?? 0, injected: this.raw?.sent ?? 0,
+      takenOver: this.takenOver, takeoverFailed: this.takeoverFailed,
+    };
   }
 
   async start(): Promise<void> {
@@ -53,7 +69,7 @@ export class BoxDatapath {
     await sh("iptables", this.o.queueRule);
   }
 
-  private onPacket(bytes: Buffer): { verdict: typeof NF_ACCEPT | typeof NF_DROP } {
+  private onPacket(bytes: Buffer): { verdict: typeof NF_ACCEPT | typeof NF_DROP; mark?: number } {
     const p = parseTcp4(bytes);
     if (!p) return { verdict: NF_ACCEPT };
     let v: BoxVerdict;
@@ -64,8 +80,55 @@ export class BoxDatapath {
       this.event(p, "box-fail-open");
       return { verdict: NF_ACCEPT };
     }
+    if (v.takeover && !this.takeOver(v.takeover, v.judged!.verdict)) {
+      this.box.untake(v.takeover);
+      v = v.takeover.otherwise;
+    }
     this.apply(p, v);
-    return { verdict: v.pass ? NF_ACCEPT : NF_DROP };
+    return { verdict: v.pass ? NF_ACCEPT : NF_DROP, ...(v.mark ? { mark: v.mark } : {}) };
+  }
+
+  /**
+   * Becomes the server's end of the client's connection: the flow's client packets are steered
+   * to this namespace's stack first (so none reaches the server meanwhile), then the socket is
+   * made, the real server's half reset, and the verdict handed to the carrier with the bytes
+   * the box read (the trigger itself is dropped: the new socket has acknowledged it).
+   */
+  private takeOver(t: Takeover, verdict: Parameters<FlowCarrier["carry"]>[3]): boolean {
+    const c2s = `${t.client.ip} . ${t.server.ip} . ${t.client.port} . ${t.server.port}`;
+    if (!this.nft!.cmd(`add element inet chokepoint mitm4 { ${c2s} }`)) return this.takeoverFailedFor(t, "steering set");
+    const both = (o: "wscale" | "sackOk" | "ts"): boolean => t.clientOptions[o] !== undefined && t.serverOptions[o] !== undefined;
+    let fd: number;
+    try {
+      fd = repairedSocket({
+        local: t.server, remote: t.client, sendSeq: t.sendSeq, recvSeq: t.recvSeq,
+        ...(t.clientOptions.mss ? { mss: t.clientOptions.mss } : {}),
+        ...(both("wscale") ? { wscale: { snd: t.clientOptions.wscale!, rcv: t.serverOptions.wscale! } } : {}),
+        ...(both("sackOk") ? { sackOk: true } : {}),
+        // The server's timestamp clock, run on (ms) since its SYN/ACK: the client's PAWS check passes.
+        ...(both("ts") ? { tsval: (t.serverOptions.ts!.val + Math.max(1, Date.now() - t.serverSynAt)) >>> 0 } : {}),
+        clientWindow: t.clientWindow,
+      });
+    } catch (err) {
+      this.nft!.cmd(`delete element inet chokepoint mitm4 { ${c2s} }`);
+      return this.takeoverFailedFor(t, (err as Error).message);
+    }
+    // The server's half is orphaned: reset it, as a box that takes a connection over does.
+    this.raw!.send(buildTcp4({ src: t.client.ip, dst: t.server.ip, sport: t.client.port, dport: t.server.port, seq: (t.recvSeq - t.first.length) >>> 0, ack: 0, flags: { rst: true } }));
+    this.takenOver++;
+    const socket = new Socket({ fd, readable: true, writable: true });
+    socket.once("close", () => this.nft?.later(`delete element inet chokepoint mitm4 { ${c2s} }`));
+    this.o.carrier!.carry(socket, t.server, this.o.networkOf(t.client.ip) ?? "-", verdict, t.first);
+    return true;
+  }
+
+  private takeoverFailedFor(t: Takeover, why: string): false {
+    this.takeoverFailed++;
+    account(this.ctx.events, { action: { type: "allow" } }, this.o.networkOf(t.client.ip) ?? "-", this.ctx.clock.now(), () => ({
+      component: "lab", client: `${t.client.ip}:${t.client.port}`, observation: { ip: t.server.ip, port: t.server.port },
+      detail: { box: "takeover-failed", why, enactedWith: "packets" },
+    }));
+    return false;
   }
 
   /** Decisions into the kernel's sets, injections onto the wire. */

@@ -11,6 +11,29 @@ export interface TcpPacket {
   /** Whether the TCP checksum (over the pseudo-header) is right. */
   checksumOk: boolean;
   payload: Buffer;
+  /** The options a handshake negotiates (parsed on SYNs only: what taking over a connection needs). */
+  options?: TcpOptions;
+}
+
+/** What a SYN or SYN/ACK offers (RFC 9293, 7323, 2018). */
+export interface TcpOptions { mss?: number; wscale?: number; sackOk?: boolean; ts?: { val: number; ecr: number } }
+
+/** The options of a TCP header (from byte 20 to the data offset); malformed lists end where they break. */
+function parseOptions(t: Buffer, doff: number): TcpOptions {
+  const o: TcpOptions = {};
+  for (let i = 20; i < doff;) {
+    const kind = t[i]!;
+    if (kind === 0) break;
+    if (kind === 1) { i++; continue; }
+    const len = t[i + 1] ?? 0;
+    if (len < 2 || i + len > doff) break;
+    if (kind === 2 && len === 4) o.mss = t.readUInt16BE(i + 2);
+    else if (kind === 3 && len === 3) o.wscale = t[i + 2]!;
+    else if (kind === 4 && len === 2) o.sackOk = true;
+    else if (kind === 8 && len === 10) o.ts = { val: t.readUInt32BE(i + 2), ecr: t.readUInt32BE(i + 6) };
+    i += len;
+  }
+  return o;
 }
 
 const ip4 = (b: Buffer, o: number): string => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
@@ -34,6 +57,7 @@ export function parseTcp4(b: Buffer): TcpPacket | undefined {
     window: t.readUInt16BE(14),
     checksumOk: tcpChecksum(b.subarray(12, 20), t) === 0,
     payload: Buffer.from(t.subarray(doff)),
+    ...(f & 2 ? { options: parseOptions(t, doff) } : {}),
   };
 }
 

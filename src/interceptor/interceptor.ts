@@ -15,6 +15,7 @@ import { TLSSocket, connect as tlsConnect } from "node:tls";
 import type { Socket } from "node:net";
 import type { LabContext } from "../runtime/context.js";
 import { account, judge, type EventFields } from "../runtime/judge.js";
+import type { FlowCarrier } from "../runtime/flows.js";
 import type { Action, Dpi } from "../profile/model.js";
 import { DEFAULT_DPI } from "../profile/model.js";
 import { assertNever, connectEnactment, streamEnactment } from "../profile/actions.js";
@@ -40,6 +41,8 @@ export interface EntryHooks {
 export interface InterceptStats {
   flows: number; judgedAtConnect: number; residualHits: number; held: number; heldNow: number;
   upstreamErrors: number; loopRefused: number; silentClients: number; reassembleLimits: number; mitm: number; idleClosed: number; handedOver: number; toRelay: number;
+  /** Connections the on-path box took over and handed here (carry). */
+  takenOver: number;
   byKind: Record<string, number>;
 }
 
@@ -90,11 +93,11 @@ function firstChunk(s: Socket, ms: number): Promise<Buffer> {
   });
 }
 
-export class Interceptor {
+export class Interceptor implements FlowCarrier {
   readonly residual = new ResidualTable();
   readonly stats: InterceptStats = {
     flows: 0, judgedAtConnect: 0, residualHits: 0, held: 0, heldNow: 0, upstreamErrors: 0, loopRefused: 0,
-    silentClients: 0, reassembleLimits: 0, mitm: 0, idleClosed: 0, handedOver: 0, toRelay: 0, byKind: {},
+    silentClients: 0, reassembleLimits: 0, mitm: 0, idleClosed: 0, handedOver: 0, toRelay: 0, takenOver: 0, byKind: {},
   };
   private seq = 0;
   private readonly heldSockets = new Set<Socket>();
@@ -126,6 +129,17 @@ export class Interceptor {
     if (this.perRequestStage(f, verdict, c, first)) return;
     if (streamEnactment(verdict.action) === "pass" && this.dpi().direction !== "client") return this.serverStage(f, first, c);
     return this.enact(f, verdict.action, first, c);
+  }
+
+  /**
+   * A connection the on-path box judged and took over (its server end made with TCP_REPAIR):
+   * the verdict's stream enactment, carried out here; not judged again (the box's event stands).
+   */
+  carry(socket: Socket, dst: { ip: string; port: number }, network: string, verdict: Verdict, first: Buffer): void {
+    const f = this.begin(socket, dst, network, { entry: "transparent" });
+    this.stats.takenOver++;
+    this.trigger(f, verdict);
+    this.enact(f, verdict.action, first, classify(first, true));
   }
 
   private begin(socket: Socket, dst: Destination, network: string, opts: { entry: EntryKind; hooks?: EntryHooks; initial?: Buffer }): Flow {

@@ -54,6 +54,8 @@ export interface UpstreamOptions {
     servedByOrigin: (ip: string) => boolean;
     originOnLoopback?: boolean;
     reachable?: (ip: string) => boolean;
+    /** The source address of real connections (the on-path box: its address in the clients' prefix, which the world routes back). */
+    localAddress?: string;
   };
 }
 
@@ -174,7 +176,8 @@ export class Upstream {
       return s;
     }
     // A user's own server: declared by the user, so it may be on loopback (the egress policy is for what clients choose).
-    const s = r.name === "service" ? connect(r.port, r.host) : connect(dst.port, dst.ip);
+    const from = this.o.routed?.localAddress;
+    const s = r.name === "service" ? connect(r.port, r.host) : connect({ port: dst.port, host: dst.ip, ...(from ? { localAddress: from } : {}) });
     s.setNoDelay(true);
     return s;
   }

@@ -31,6 +31,7 @@ import { Relay } from "../relay/relay.js";
 import { RelayListener } from "../relay/listener.js";
 import { SmsGateway } from "../relay/sms-gateway.js";
 import { WORLD_NS, WORLD_PREFIXES, type Plan } from "../transparent/topology.js";
+import { BOX_UPSTREAM_V4 } from "../transparent/onpath.js";
 import { prefixMatcher } from "../policy/cidr.js";
 import { EgressPolicy } from "../runtime/egress.js";
 import { ConnectionBudget } from "../runtime/limits.js";
@@ -196,6 +197,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         // Gateway mode: the world is served here (its origin on loopback); the censor connects
         // for real only to the service subnets it was given, never to the outside.
         ...(gateway ? { originOnLoopback: true, reachable: prefixMatcher(plan.services ?? []) } : {}),
+        ...(plan.datapath === "onpath" ? { localAddress: BOX_UPSTREAM_V4 } : {}),
       },
     } : {}),
   });
@@ -223,7 +225,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     resolverService,
     interceptorPart(interceptor),
     proxiesPart(site, interceptor, upstream, proxyStats),
-    ...(plan ? [plan.datapath === "onpath" ? onPathPart(site, profiles.find((p) => p.dpi.box)?.dpi.box ?? DEFAULT_BOX) : transparentPart(site, interceptor, proxyStats.transparent)] : []),
+    ...(plan ? [plan.datapath === "onpath" ? onPathPart(site, profiles.find((p) => p.dpi.box)?.dpi.box ?? DEFAULT_BOX, interceptor) : transparentPart(site, interceptor, proxyStats.transparent)] : []),
     relayPart(site, relay, relayListener),
     smsPart(site, smsGateway),
   ];

@@ -5,6 +5,7 @@ import type { Server } from "node:net";
 import { randomBytes } from "node:crypto";
 import type { LabContext } from "../runtime/context.js";
 import type { LabService } from "../runtime/service.js";
+import type { FlowCarrier } from "../runtime/flows.js";
 import { account } from "../runtime/judge.js";
 import type { ConnectionBudget } from "../runtime/limits.js";
 import { listenTcp, portFor } from "../runtime/listen.js";
@@ -201,9 +202,10 @@ export function transparentPart(site: Site, interceptor: Interceptor, stats: Ent
 
 /**
  * The on-path datapath: the box judges the first packets of each flow in the kernel's path
- * (box/datapath.ts), and the kernel rules as in transparent mode.
+ * (box/datapath.ts), and the kernel rules as in transparent mode. Flows it takes over (block
+ * pages, alerts, MITM, throttling) are carried out by `carrier` (the interceptor).
  */
-export function onPathPart(site: Site, model: BoxModel): LabService & { datapath(): BoxDatapath | undefined } {
+export function onPathPart(site: Site, model: BoxModel, carrier: FlowCarrier): LabService & { datapath(): BoxDatapath | undefined } {
   const links = site.plan!.links;
   let kernel: KernelRules | undefined;
   let box: BoxDatapath | undefined;
@@ -212,7 +214,7 @@ export function onPathPart(site: Site, model: BoxModel): LabService & { datapath
     datapath: () => box,
     async start() {
       const { ctx } = site;
-      box = new BoxDatapath(ctx, { model, networkOf: networkOfClient(links), queueRule: QUEUE_RULE });
+      box = new BoxDatapath(ctx, { model, networkOf: networkOfClient(links), queueRule: QUEUE_RULE, carrier });
       await box.start();
       kernel = await kernelRules(site, "box");
     },

@@ -2,6 +2,7 @@
 // part of the lab that serves it (the world's origin, the messaging relay), so that the
 // component leaves the data path. Components know these interfaces, never each other.
 import type { Socket } from "node:net";
+import type { Verdict } from "../policy/types.js";
 
 export interface FlowEnds {
   /** The client, as the censor saw it. */
@@ -19,4 +20,12 @@ export interface FlowSink {
 /** A messaging service's chat flow (network from the path, service from the endpoint). */
 export interface ChatSink {
   adoptChat(socket: Socket, network: string, service: string, first: Buffer): void;
+}
+
+/**
+ * Carries out a verdict on a connection a packet-level part (the on-path box) judged and took
+ * over: the stream's side of the action (a block page, an alert, MITM, throttling), not judged again.
+ */
+export interface FlowCarrier {
+  carry(socket: Socket, dst: { ip: string; port: number }, network: string, verdict: Verdict, first: Buffer): void;
 }

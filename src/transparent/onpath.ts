@@ -22,6 +22,13 @@ export const boxDnsAddress = (i: number): string => `198.18.120.${i + 1}`;
 const linkNet = (k: number): string => `198.18.${100 + k}`;
 /** The client side's prefix (every client link). */
 export const CLIENTS = "198.18.128.0/17";
+/**
+ * The box's own address for the connections it opens to the world when it takes a flow over
+ * (MITM: it fetches the server's certificate): in the clients' prefix, so the world routes the
+ * answers back through the chain. The record has the Qaznet box connect from the client's own
+ * address; this is one address for all (docs/ARCHITECTURE.md, "what differs").
+ */
+export const BOX_UPSTREAM_V4 = "198.18.255.254";
 
 const ipn = (ns: string, ...args: string[]): Promise<string> => sh("ip", ["-n", ns, ...args]);
 const sysctl = (ns: string, kv: string): Promise<string> => sh("ip", ["netns", "exec", ns, "sysctl", "-qw", kv]);
@@ -72,6 +79,7 @@ export async function upOnPath(p: Plan): Promise<void> {
     }
     // The box's DNS addresses (one per network: the resolver knows a query's network by the address it reached).
     for (let i = 0; i < links.length; i++) await ipn(CENSOR_NS, "addr", "add", `${boxDnsAddress(i)}/32`, "dev", "lo");
+    await ipn(CENSOR_NS, "addr", "add", `${BOX_UPSTREAM_V4}/32`, "dev", "lo");
     // Routes: towards the world to the right, towards the clients to the left.
     const world = [...WORLD_PREFIXES.filter((x) => !x.includes(":")), SERVICE_PREFIX, ...p.pins.filter((x) => !x.includes(":"))];
     for (let k = 0; k < ns.length; k++) {
@@ -85,6 +93,8 @@ export async function upOnPath(p: Plan): Promise<void> {
     await ipn(WORLD_NS, "route", "add", CLIENTS, "via", w.censorV4);
     for (const prefix of world) await ipn(WORLD_NS, "route", "add", "local", prefix.includes("/") ? prefix : `${prefix}/32`, "dev", "lo");
     await tproxyRouting(WORLD_NS, { optionalV6: true });
+    // The box takes flows over (MITM, block pages): their packets, marked 0x1, are delivered to its own sockets.
+    await tproxyRouting(CENSOR_NS, { optionalV6: true });
     await loadRuleset(WORLD_NS, worldRuleset());
   } catch (err) {
     await down();
@@ -111,11 +121,20 @@ export function onPathRuleset(p: Plan, residualSeconds = 120): string {
   set allow4 { type ${tuple}; flags timeout; timeout 10m; }
   set drop4 { type ${tuple}; flags timeout; timeout 10m; }
   set resid4 { type ${tuple}; flags dynamic, timeout; timeout ${residualSeconds}s; }
+  set mitm4 { type ${tuple}; flags timeout; timeout 10m; }
   chain box_pre {
     type filter hook prerouting priority -310; policy accept;
+    # Flows the box took over: the client's packets go to the box's own socket (fwmark 0x1:
+    # local delivery), the orphaned server's never reach the client.
+    ip protocol tcp ${key} @mitm4 meta mark set mark or 0x1 accept
+    ip protocol tcp ip daddr . ip saddr . tcp dport . tcp sport @mitm4 drop
     ip protocol tcp ${key} @allow4 accept
     ip protocol tcp ${key} @resid4 update @resid4 { ${key} } counter drop
     ip protocol tcp ${key} @drop4 counter drop
+    # Bare ACKs (no payload; no SYN, RST or FIN) carry nothing a box judges: left to the kernel
+    # (about half of a short flow's packets). The payload is empty when the IP length is
+    # the headers' (IP header without options, TCP data offset d: 20 + 4d bytes).
+${bareAckRules()}
     ip protocol tcp ip saddr ${CLIENTS} meta mark set mark or 0x100
     ip protocol tcp ip daddr ${CLIENTS} meta mark set mark or 0x100
   }
@@ -137,6 +156,12 @@ ${links.map((l, i) => `    ip saddr ${l.clientV4} meta l4proto { udp, tcp } th d
   }
 }
 `;
+}
+
+/** nft rules that accept TCP segments with no payload and no SYN, RST or FIN (one per data offset). */
+function bareAckRules(): string {
+  return Array.from({ length: 11 }, (_, i) => i + 5)
+    .map((d) => `    ip protocol tcp ip hdrlength 5 tcp doff ${d} ip length ${20 + 4 * d} tcp flags & (syn | rst | fin) == 0x0 accept`).join("\n");
 }
 
 /** The iptables rule that hands marked packets to the box (queue 0; with no box bound, they pass: --queue-bypass). */

@@ -75,13 +75,19 @@ export async function startSession(o: SessionOptions): Promise<Session> {
   const pins = Object.values(world.spec.data.hosts).flat();
   const chatUdp = Object.entries(world.spec.data.services ?? {}).map(([service, spec]) => ({ service, ports: spec.chat?.udp ?? [] }));
   const p = plan(networks, pins, chatUdp);
-  if (o.datapath === "onpath") {
-    const box = profiles.find((x) => x.dpi.box)?.dpi.box ?? DEFAULT_BOX;
-    p.datapath = "onpath";
-    p.hops = box.hops;
-    await upOnPath(p);
-    await loadRuleset(CENSOR_NS, onPathRuleset(p, Math.max(1, ...profiles.flatMap((x) => x.rules.map((r) => (r.residual ? r.residual.ms / 1000 : 1))))));
-  } else await up(p);
+  try {
+    if (o.datapath === "onpath") {
+      const box = profiles.find((x) => x.dpi.box)?.dpi.box ?? DEFAULT_BOX;
+      p.datapath = "onpath";
+      p.hops = box.hops;
+      await upOnPath(p);
+      await loadRuleset(CENSOR_NS, onPathRuleset(p, Math.max(1, ...profiles.flatMap((x) => x.rules.map((r) => (r.residual ? r.residual.ms / 1000 : 1))))));
+    } else await up(p);
+  } catch (err) {
+    // Half-built namespaces would block the next start ("namespaces of another lab exist").
+    await down().catch(() => undefined);
+    throw err;
+  }
   const dir = mkdtempSync(join(tmpdir(), "chokepoint-plan-"));
   const planFile = join(dir, "plan.json");
   writeFileSync(planFile, JSON.stringify(p));

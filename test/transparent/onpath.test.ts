@@ -29,6 +29,9 @@ dpi:
 rules:
   - { id: blocked, match: { sni: blocked.example }, action: drop, residual: { seconds: 8, key: 4-tuple, renew: true } }
   - { id: reset, match: { sni: reset.example }, action: rst }
+  - { id: intercepted, match: { sni: mitm.example }, action: mitm }
+  - { id: page, match: { host: page.example }, action: { blockpage: { status: 408, reason: "Request Time-out", body: "held by the box" } } }
+  - { id: slow, match: { sni: slow.example }, action: { throttle: { rate: 256kbit } } }
 `;
 
 /** A session (lab + topology) for a box model; commands run in the client's namespace. */
@@ -97,6 +100,42 @@ describe.skipIf(!!why)("the on-path datapath (root)", () => {
       expect(await insertion(l.sh, "blocked.example", "split")).toBe("answered");
       expect(await insertion(l.sh, "blocked.example", "ooo")).toBe("answered");
     }, 60_000);
+  });
+
+  describe("flows taken over (the server's end made with TCP_REPAIR): MITM, block pages, throttling on the path", () => {
+    let l: Awaited<ReturnType<typeof lab>>;
+    beforeAll(async () => { l = await lab("flowFrom: syn, checksum: ignore, sequence: ignore, ttl: ignore, inspect: first-packet, teardown: ignore"); }, 60_000);
+    afterAll(async () => { await l?.s.stop(); });
+
+    it("intercepts TLS with the lab CA's leaf and carries a bulk transfer intact over the taken-over connection", async () => {
+      const out = await l.sh([
+        `curl -sS -m 20 -v --cacert ${CA} -o /tmp/mitm.bin -w 'size %{size_download}\n' https://mitm.example/bytes/3000000 2>&1 | grep -E 'issuer:|^size'`,
+        `curl -sS -m 5 -v --cacert ${CA} -o /dev/null https://open.example/ 2>&1 | grep -E 'issuer:'`,
+      ].join("; "), 40_000);
+      expect(out).toMatch(/issuer: .*CN=chokepoint lab CA[\s\S]*size 3000000/);
+      const events = readFileSync(l.events, "utf8").split("\n").filter((x) => x.includes("mitm.example"));
+      // One decision, the box's; the interceptor carries it out without judging again.
+      const decisions = events.filter((e) => e.includes('"action":"mitm"'));
+      expect(decisions).toHaveLength(1);
+      expect(decisions[0]).toMatch(/"component":"box"/);
+      expect(readFileSync(l.events, "utf8")).not.toMatch(/takeover-failed/);
+    }, 60_000);
+
+    it("answers an HTTP request with the block page from the middle, and throttles by SNI", async () => {
+      const out = await l.sh([
+        `curl -sS -m 10 -i http://page.example/ | head -1`,
+        `curl -sS -m 10 http://page.example/`,
+        `curl -sS -m 30 -k -o /dev/null -w 'speed %{speed_download}\n' https://slow.example/bytes/131072`,
+        `curl -sS -m 30 -k -o /dev/null -w 'fast %{speed_download}\n' https://open.example/bytes/131072`,
+      ].join("; echo; "), 60_000);
+      expect(out).toMatch(/HTTP\/1\.1 408 Request Time-out/);
+      expect(out).toMatch(/held by the box/);
+      const speed = Number(/speed (\d+)/.exec(out)?.[1]);
+      const fast = Number(/fast (\d+)/.exec(out)?.[1]);
+      expect(speed).toBeGreaterThan(0);
+      expect(speed).toBeLessThan(2 * 256_000 / 8); // about the rule's 256 kbit/s, not the path's speed
+      expect(fast).toBeGreaterThan(10 * speed);
+    }, 90_000);
   });
 
   describe("a box that validates checksums and reassembles", () => {

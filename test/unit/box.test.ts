@@ -2,7 +2,7 @@
 // evasion it decides (Geneva's insertion, segmentation, desynchronization and teardown
 // packets), with a test that fails when the switch is ignored.
 import { describe, expect, it } from "vitest";
-import { Box } from "../../src/box/box.js";
+import { Box, TAKEOVER_MARK } from "../../src/box/box.js";
 import { buildTcp4, parseTcp4 } from "../../src/box/packet.js";
 import { DEFAULT_BOX, type BoxModel } from "../../src/profile/box-model.js";
 import { buildClientHello } from "../../src/conformance/flows.js";
@@ -151,5 +151,51 @@ describe("the box, switch by switch", () => {
     const { box, judged } = boxWith({ ports: [443] });
     expect(box.packet(parseTcp4(buildTcp4({ src: C.ip, dst: S.ip, sport: 40001, dport: 8443, seq: 1, ack: 0, flags: { syn: true } }))!)).toMatchObject({ pass: true, decided: "allow" });
     expect(judged).toEqual([]);
+  });
+});
+
+describe("taking a flow over (the verdicts that need the server's end: MITM, block pages, alerts, throttling)", () => {
+  it("hands the datapath what TCP_REPAIR needs, steers the flow's later packets to it, and keeps the orphaned server's from the client", () => {
+    const { box } = boxWith({}, { type: "mitm", ca: "lab", copySubject: true });
+    box.canTakeOver = true;
+    handshake(box);
+    const v = box.packet(helloAt(ISN + 1));
+    expect(v.pass).toBe(false); // the trigger is dropped: the new socket acknowledges it
+    expect(v.takeover).toMatchObject({ client: C, server: S, sendSeq: SSN + 1, recvSeq: ISN + 1 + hello.length });
+    expect(v.takeover!.first.equals(hello)).toBe(true);
+    expect(v.takeover!.otherwise).toMatchObject({ pass: true, decided: "allow" }); // a MITM the kernel refuses: let through, reported
+    expect(box.packet(pkt("c", { seq: ISN + 1 + hello.length, ack: SSN + 1, flags: { ack: true }, payload: decoy }))).toEqual({ pass: true, mark: TAKEOVER_MARK });
+    expect(box.packet(pkt("s", { seq: SSN + 1, ack: ISN + 1, flags: { ack: true }, payload: decoy })).pass).toBe(false);
+    box.untake(v.takeover!);
+    expect(box.packet(pkt("c", { seq: ISN + 1, ack: SSN + 1, flags: { ack: true }, payload: decoy }))).toEqual({ pass: true });
+  });
+
+  it("only when the datapath can, only for those verdicts, and only after seeing the server's SYN/ACK", () => {
+    const cases: [Verdict["action"], boolean, boolean][] = [
+      [{ type: "blockpage", status: 408, headers: {}, body: "" }, true, true],
+      [{ type: "throttle", rate: 1000 }, true, true],
+      [{ type: "rst" }, true, false],
+      [{ type: "drop" }, true, false],
+      [{ type: "mitm", ca: "lab", copySubject: true }, false, false],
+    ];
+    for (const [action, can, taken] of cases) {
+      const { box } = boxWith({}, action);
+      box.canTakeOver = can;
+      handshake(box);
+      expect(!!box.packet(helloAt(ISN + 1)).takeover, action.type).toBe(taken);
+    }
+    const { box } = boxWith({ flowFrom: "any" }, { type: "mitm", ca: "lab", copySubject: true });
+    box.canTakeOver = true;
+    expect(box.packet(helloAt(ISN + 1)).takeover).toBeUndefined(); // no handshake seen: no sequence state to take over
+  });
+
+  it("reads the handshake's options from the SYNs (what the new socket must agree on)", () => {
+    const syn = buildTcp4({ src: C.ip, dst: S.ip, sport: C.port, dport: S.port, seq: ISN, ack: 0, flags: { syn: true } });
+    // MSS 1460, SACK permitted, timestamps, NOP, window scale 7: as Linux sends them.
+    const opts = Buffer.from("020405b40402080a0000000100000000010303 07".replace(/ /g, ""), "hex");
+    const withOpts = Buffer.concat([syn.subarray(0, 40), opts, Buffer.alloc(0)]);
+    withOpts.writeUInt16BE(withOpts.length, 2);
+    withOpts[32] = ((20 + opts.length) / 4) << 4;
+    expect(parseTcp4(withOpts)!.options).toEqual({ mss: 1460, sackOk: true, ts: { val: 1, ecr: 0 }, wscale: 7 });
   });
 });
