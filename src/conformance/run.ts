@@ -25,7 +25,7 @@ export interface Row {
   /** The same target through real clients (dig, curl, openssl), where they apply and are installed. */
   client?: ClientCheck & { pass: boolean };
   /** The same real clients from the network's namespace in transparent mode (--transparent). */
-  transparent?: ClientCheck & { pass: boolean };
+  transparent?: ClientCheck & { pass: boolean; datapath: "proxy" | "onpath" };
   /** Both the own probe and the real clients (when they ran) saw what was expected. */
   pass: boolean;
 }
@@ -183,7 +183,7 @@ async function transparentPass(pending: { row: Row; e: Expectation }[], o: { fil
       const path = { kind: "transparent" as const, network: row.network, namespace: session.namespaceOf(row.network) };
       const check = await crossCheck({ world: o.world, caFile: o.caFile, path }, e.target, e.observe === "throttled" || row.observed === "throttled");
       if (!check) continue;
-      row.transparent = { ...check, pass: clientConforms(e.observe, check) };
+      row.transparent = { ...check, pass: clientConforms(e.observe, check), datapath: session.datapath };
       row.pass &&= row.transparent.pass;
     }
   } finally {

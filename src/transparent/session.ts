@@ -11,6 +11,7 @@ import { buildWorld } from "../world/build.js";
 import { toInstant } from "../util/time.js";
 import { CENSOR_NS, down, loadRuleset, plan, preflight, up, type Plan } from "./topology.js";
 import { onPathRuleset, upOnPath } from "./onpath.js";
+import { load } from "../util/netfilter.js";
 import { sh } from "../util/exec.js";
 import { DEFAULT_BOX } from "../profile/box-model.js";
 
@@ -26,12 +27,17 @@ export interface SessionOptions {
   network?: string;
   confdir?: string;
   events?: string;
-  /** proxy (default): TCP terminated by the interceptor; onpath: packets forwarded through router hops and the box. */
+  /**
+   * proxy: TCP terminated by the interceptor; onpath: packets forwarded through router hops
+   * and the box. Default: onpath for a profile with a box model (`dpi.box`), else proxy.
+   */
   datapath?: "proxy" | "onpath";
 }
 
 export interface Session {
   plan: Plan;
+  /** The datapath the session runs (asked, or the profile's default). */
+  datapath: "proxy" | "onpath";
   /** The network a command runs on when none is named. */
   network: string;
   ready: { endpoints: Record<string, unknown> };
@@ -52,13 +58,35 @@ function upArgs(o: SessionOptions): string[] {
   return a;
 }
 
+/** Why the on-path datapath cannot run here (its tools), or undefined. */
+async function onPathMissing(): Promise<string | undefined> {
+  const iptables = await sh("iptables", ["-V"]).then(() => true, () => false);
+  if (!iptables) return "the on-path datapath needs iptables (the kernel's NFQUEUE is an xtables target here; Debian: apt-get install iptables)";
+  try {
+    load("libnetfilter_queue.so.1", "libnetfilter-queue1");
+  } catch (err) {
+    return (err as Error).message.replace(/^the on-path box/, "the on-path datapath");
+  }
+  return undefined;
+}
+
+/**
+ * The datapath: as asked (--datapath), else the profile's: on-path where its record describes
+ * the box on the wire (a `dpi.box` model), the proxy elsewhere. A default that cannot run
+ * here falls back to the proxy, said on stderr; an explicit one fails.
+ */
+export async function chooseDatapath(asked: "proxy" | "onpath" | undefined, hasBox: boolean): Promise<"proxy" | "onpath"> {
+  if (asked === "proxy" || (!asked && !hasBox)) return "proxy";
+  const missing = await onPathMissing();
+  if (!missing) return "onpath";
+  if (asked) throw new Error(missing);
+  process.stderr.write(`chokepoint: the profile's box runs on the on-path datapath, but ${missing.replace(/^the on-path datapath /, "it ")}: using the proxy datapath\n`);
+  return "proxy";
+}
+
 export async function startSession(o: SessionOptions): Promise<Session> {
   const why = await preflight();
   if (why) throw new Error(why);
-  if (o.datapath === "onpath") {
-    const missing = await sh("iptables", ["-V"]).then(() => undefined, () => "iptables");
-    if (missing) throw new Error("the on-path datapath needs iptables (the kernel's NFQUEUE is an xtables target here; Debian: apt-get install iptables) and libnetfilter-queue1");
-  }
   const zone = zoneFor(o.profiles, o.country);
   const at = toInstant(o.at, "at", zone) ?? toInstant(o.from, "from", zone);
   const { profiles } = selectProfiles({
@@ -67,6 +95,7 @@ export async function startSession(o: SessionOptions): Promise<Session> {
     ...(o.variant ? { variant: o.variant } : {}),
   });
   if (!profiles.length) throw new Error("name a regime: --profile ID (chokepoint list shows them) or --country CC --at DATE");
+  const datapath = await chooseDatapath(o.datapath, profiles.some((x) => x.dpi.box));
   const known = [...new Set(profiles.flatMap((p) => p.networks))];
   if (o.network !== undefined && !known.includes(o.network)) throw new Error(`no network "${o.network}" in the chosen profiles (networks: ${known.join(", ")})`);
   const first = o.network ?? profiles[0]!.networks[0]!;
@@ -76,7 +105,7 @@ export async function startSession(o: SessionOptions): Promise<Session> {
   const chatUdp = Object.entries(world.spec.data.services ?? {}).map(([service, spec]) => ({ service, ports: spec.chat?.udp ?? [] }));
   const p = plan(networks, pins, chatUdp);
   try {
-    if (o.datapath === "onpath") {
+    if (datapath === "onpath") {
       const box = profiles.find((x) => x.dpi.box)?.dpi.box ?? DEFAULT_BOX;
       p.datapath = "onpath";
       p.hops = box.hops;
@@ -133,6 +162,7 @@ export async function startSession(o: SessionOptions): Promise<Session> {
     const byNetwork = new Map(p.links.map((l) => [l.network, l.ns]));
     return {
       plan: p,
+      datapath,
       network: first,
       ready,
       namespaceOf(network: string): string {

@@ -9,7 +9,7 @@ function cell(r: Row, k: keyof Row): string {
   if (k === "pass") return r.pass ? "PASS" : "FAIL";
   if (k === "profile") return r.variant ? `${r.profile} (${r.variant})` : r.profile;
   if (k === "client") return r.client ? `${r.client.observed}${r.client.pass ? "" : " (differs)"}` : "-";
-  if (k === "transparent") return r.transparent ? `${r.transparent.observed}${r.transparent.pass ? "" : " (differs)"}` : "-";
+  if (k === "transparent") return r.transparent ? `${r.transparent.observed}${r.transparent.datapath === "onpath" ? " (on-path)" : ""}${r.transparent.pass ? "" : " (differs)"}` : "-";
   if (k === "detail") {
     const extra = [r.client && !r.client.pass ? r.client.detail : "", r.transparent && !r.transparent.pass ? `transparent: ${r.transparent.detail}` : ""].filter(Boolean);
     return [r.detail, ...extra].join("; ");

@@ -23,7 +23,7 @@ export function execCommand(program: Command): void {
     .option("--speed <n>", "lab seconds per real second (with --from)")
     .option("--confdir <dir>", "configuration directory (lab CA)")
     .option("--events <file>", "append every decision to this JSON Lines file")
-    .option("--datapath <proxy|onpath>", "proxy (default): TCP terminated by the interceptor; onpath: packets forwarded through router hops and the box (the profile's dpi.box)")
+    .option("--datapath <proxy|onpath>", "proxy: TCP terminated by the interceptor; onpath: packets forwarded through router hops and the box (the profile's dpi.box); default: onpath for a profile with a box model, else proxy")
     .action(async (command: string[], o: ExecOptions) => {
       if (o.datapath !== undefined && o.datapath !== "proxy" && o.datapath !== "onpath") return fail(new Error(`--datapath takes proxy or onpath, got "${o.datapath}"`));
       let session: Awaited<ReturnType<typeof startSession>> | undefined;

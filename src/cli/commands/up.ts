@@ -117,7 +117,7 @@ export function upCommand(program: Command): void {
     .option("--confdir <dir>", "configuration directory (lab CA); default ~/.chokepoint")
     .option("--json", "print one JSON line when ready ({\"ready\":true,\"endpoints\":...}) and no feed")
     .option("--transparent", "Linux, root: put each network's clients in a namespace whose only way out is the censor (see chokepoint exec)")
-    .option("--datapath <proxy|onpath>", "with --transparent: proxy (default, TCP terminated by the interceptor) or onpath (packets forwarded through router hops and the box)")
+    .option("--datapath <proxy|onpath>", "with --transparent: proxy (TCP terminated by the interceptor) or onpath (packets forwarded through router hops and the box); default: onpath for a profile with a box model (dpi.box), else proxy")
     .option("--gateway <cidr[=network]>", "Linux, NET_ADMIN (the Docker image): be the gateway of this client subnet, intercepting as --transparent does (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--services <cidr>", "with --gateway: a subnet of your own servers (a Tor bridge, say) the censor may connect to (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--control-token <token>", "the control API's token (needed when --listen is not loopback; made up if not given; env CHOKEPOINT_CONTROL_TOKEN keeps it out of ps)", process.env.CHOKEPOINT_CONTROL_TOKEN)
@@ -135,6 +135,7 @@ export function upCommand(program: Command): void {
     .action(async (o: UpOptions) => {
       try {
         if (o.transparent) return await transparentUp(o);
+        if (o.datapath !== undefined) throw new Error("--datapath chooses how --transparent crosses the censor: add --transparent (explicit mode has no datapath to choose)");
         if (o.world !== "lab" && o.world !== "internet") throw new Error(`--world takes lab or internet, got "${o.world}"`);
         if (!o.profile.length && !o.country) throw new Error("name a regime: --profile ID (chokepoint list shows them) or --country CC --at DATE");
         const speed = o.speed === undefined ? undefined : Number(o.speed);
@@ -248,12 +249,13 @@ function controlOverStdin(lab: Lab): void {
 
 /** `up --transparent`: the topology and the lab in it, until Ctrl-C or SIGTERM. */
 async function transparentUp(o: UpOptions): Promise<void> {
+  if (o.datapath !== undefined && o.datapath !== "proxy" && o.datapath !== "onpath") throw new Error(`--datapath takes proxy or onpath, got "${o.datapath}"`);
   const session = await startSession({
     profiles: o.profile,
     ...(o.country ? { country: o.country } : {}), ...(o.at ? { at: o.at } : {}), ...(o.from ? { from: o.from } : {}),
     ...(o.speed ? { speed: o.speed } : {}), ...(o.variant ? { variant: o.variant } : {}), ...(o.network ? { network: o.network } : {}),
     ...(o.confdir ? { confdir: o.confdir } : {}), ...(o.events ? { events: o.events } : {}),
-    ...(o.datapath === "onpath" ? { datapath: "onpath" as const } : {}),
+    ...(o.datapath ? { datapath: o.datapath as "proxy" | "onpath" } : {}),
   });
   let stopping = false;
   const stop = (): void => {
@@ -264,10 +266,10 @@ async function transparentUp(o: UpOptions): Promise<void> {
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ ready: true, transparent: true, namespaces: Object.fromEntries(session.plan.links.map((l) => [l.network, l.ns])), endpoints: session.ready.endpoints })}\n`);
+    process.stdout.write(`${JSON.stringify({ ready: true, transparent: true, datapath: session.datapath, namespaces: Object.fromEntries(session.plan.links.map((l) => [l.network, l.ns])), endpoints: session.ready.endpoints })}\n`);
     return;
   }
-  const lines = [`${c.bold("chokepoint")} up, transparent: every network's clients have a namespace whose only way out is the censor`];
+  const lines = [`${c.bold("chokepoint")} up, transparent (${session.datapath === "onpath" ? "on-path: packets forwarded through router hops and the box" : "proxy: TCP terminated by the interceptor"}): every network's clients have a namespace whose only way out is the censor`];
   for (const l of session.plan.links) lines.push(`  ${l.network.padEnd(28)} ${l.ns}  (${l.clientV4}, ${l.clientV6})`);
   lines.push(c.dim(`  try: sudo ip netns exec ${session.namespaceOf(session.network)} curl -s https://www.example.kz/ --cacert ~/.chokepoint/ca/lab.pem`));
   lines.push(c.dim("  or:  sudo npx chokepoint exec --profile ... -- CMD (a lab of its own)"));
