@@ -138,6 +138,29 @@ describe.skipIf(!!why)("the on-path datapath (root)", () => {
     }, 90_000);
   });
 
+  describe("the 2019 Qaznet box, from the shipped profile (the on-path datapath is its default)", () => {
+    let s: Session | undefined;
+    afterAll(async () => { await s?.stop(); });
+
+    it("intercepts a plain ClientHello, and is evaded by the strategies CCS 2019 reports (insertion, turnaround, SYN payload)", async () => {
+      s = await startSession({ profiles: ["kz-2019-qaznet-mitm"], at: "2019-07-20T12:00", network: "kazakhtelecom-megaline" });
+      expect(s.datapath).toBe("onpath");
+      const ns = s.namespaceOf("kazakhtelecom-megaline");
+      await run("ip", ["netns", "exec", ns, "iptables", "-A", "OUTPUT", "-p", "tcp", "--tcp-flags", "RST", "RST", "-j", "DROP"]);
+      const out: string[] = [];
+      for (const mode of ["plain", "badsum", "turnaround", "synpayload"]) {
+        const r = await run("ip", ["netns", "exec", ns, "sh", "-c", `/usr/bin/python3 ${PY} ${world("www.facebook.com")} ${++port} ${mode} sni:www.facebook.com`], { timeoutMs: 20_000 });
+        out.push(`${mode}: ${r.stdout.trim()}`);
+      }
+      expect(out).toEqual([
+        "plain: answered issuer=Qaznet Trust Network",
+        "badsum: answered issuer=chokepoint lab CA", // the world's server answers: the box never judged the real ClientHello
+        "turnaround: answered issuer=chokepoint lab CA",
+        "synpayload: answered issuer=chokepoint lab CA",
+      ]);
+    }, 90_000);
+  });
+
   describe("a box that validates checksums and reassembles", () => {
     let l: Awaited<ReturnType<typeof lab>>;
     beforeAll(async () => { l = await lab("flowFrom: syn, checksum: validate, sequence: ignore, ttl: honour, inspect: reassemble"); }, 60_000);
