@@ -11,7 +11,7 @@
 //   server    (dpi.direction server/both) the server's first bytes judged too
 //   enact     the action table's `stream` column: pass (hand over or splice), throttle,
 //             MITM, reset, close, page, alert, or silence
-import { TLSSocket, connect as tlsConnect } from "node:tls";
+import { TLSSocket, connect as tlsConnect, rootCertificates } from "node:tls";
 import type { Socket } from "node:net";
 import type { LabContext } from "../runtime/context.js";
 import { account, judge, type EventFields } from "../runtime/judge.js";
@@ -41,6 +41,8 @@ export interface EntryHooks {
 export interface InterceptStats {
   flows: number; judgedAtConnect: number; residualHits: number; held: number; heldNow: number;
   upstreamErrors: number; loopRefused: number; silentClients: number; reassembleLimits: number; mitm: number; idleClosed: number; handedOver: number; toRelay: number;
+  /** MITMs not made because the server's certificate was not valid (serverValid). */
+  mitmSkipped: number;
   /** Connections the on-path box took over and handed here (carry). */
   takenOver: number;
   byKind: Record<string, number>;
@@ -97,7 +99,7 @@ export class Interceptor implements FlowCarrier {
   readonly residual = new ResidualTable();
   readonly stats: InterceptStats = {
     flows: 0, judgedAtConnect: 0, residualHits: 0, held: 0, heldNow: 0, upstreamErrors: 0, loopRefused: 0,
-    silentClients: 0, reassembleLimits: 0, mitm: 0, idleClosed: 0, handedOver: 0, toRelay: 0, takenOver: 0, byKind: {},
+    silentClients: 0, reassembleLimits: 0, mitm: 0, mitmSkipped: 0, idleClosed: 0, handedOver: 0, toRelay: 0, takenOver: 0, byKind: {},
   };
   private seq = 0;
   private readonly heldSockets = new Set<Socket>();
@@ -331,7 +333,7 @@ export class Interceptor implements FlowCarrier {
       case "throttle": return void this.withUpstream(f, (up) => this.splice(socket, up, first, a as Throttle));
       case "mitm":
         if (c.kind !== "tls") return void this.withUpstream(f, (up) => this.splice(socket, up, first));
-        return void this.withUpstream(f, (up) => this.mitm(socket, up, first, c.hello.sni ?? f.dst.host ?? f.dst.ip, a as Mitm));
+        return void this.withUpstream(f, (up) => this.mitm(f, up, first, c.hello.sni ?? f.dst.host ?? f.dst.ip, a as Mitm));
       case "reset": f.up?.destroy(); socket.resetAndDestroy(); return;
       case "close": f.up?.destroy(); socket.end(); return;
       case "page":
@@ -458,15 +460,33 @@ export class Interceptor implements FlowCarrier {
   }
 
   /** Terminates the client's TLS with a leaf of the profile's CA, copying the origin's subject. */
-  private async mitm(socket: Socket, up: Socket, first: Buffer, name: string, a: Mitm): Promise<void> {
+  private async mitm(f: Flow, up: Socket, first: Buffer, name: string, a: Mitm): Promise<void> {
+    const { socket } = f;
     this.stats.mitm++;
-    const upTls = tlsConnect({ socket: up, servername: name.replace(/\.$/, ""), rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
+    // Trust as a browser would (the system's roots, and the lab CA the world's servers use);
+    // the name is not checked: the 2019 box required a valid certificate "not necessarily for the SNI name".
+    const upTls = tlsConnect({
+      socket: up, servername: name.replace(/\.$/, ""), rejectUnauthorized: false, ALPNProtocols: ["http/1.1"],
+      ...(a.serverValid ? { ca: [...rootCertificates, this.lab.pki.authority("lab").certPem], checkServerIdentity: () => undefined } : {}),
+    });
     const ok = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), UPSTREAM_CONNECT_MS);
       upTls.once("secureConnect", () => { clearTimeout(timer); resolve(true); });
       upTls.once("error", () => { clearTimeout(timer); resolve(false); });
     });
     if (!ok) { socket.destroy(); upTls.destroy(); up.destroy(); return; }
+    if (a.serverValid && !upTls.authorized) {
+      // Not intercepted: the flow goes to the server untouched, over a new connection (the
+      // one above spoke TLS already); said in the record next to the verdict.
+      upTls.destroy();
+      this.stats.mitmSkipped++;
+      account(this.lab.events, { action: { type: "allow" } }, f.network, this.lab.clock.now(), () => ({
+        component: "lab", client: `${f.client.ip}:${f.client.port}`, flow: f.id,
+        observation: { ip: f.dst.ip, port: f.dst.port, sni: name }, detail: { mitm: "not intercepted: the server's certificate is not valid", error: String(upTls.authorizationError) },
+      }));
+      f.up = undefined;
+      return this.withUpstream(f, (again) => this.splice(socket, again, first));
+    }
     const raw = upTls.getPeerCertificate(false)?.raw;
     let ctx;
     try {

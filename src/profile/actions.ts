@@ -162,8 +162,12 @@ export const ACTIONS: { [K in ActionType]: ActionRow<K> } = {
   },
   mitm: {
     summary: "intercept TLS with a certificate of the profile's CA",
-    bare: true, params: z.strictObject({ ca: z.string().min(1).describe("the CA that signs (chokepoint ca list: lab, qaznet, isca-2020, isca, ...)"), copySubject: z.boolean().optional().describe("copy the real server's subject and names (default true, as the 2019 box did)") }),
-    parse: (p) => (p === undefined ? { type: "mitm", ca: "lab", copySubject: true } : { type: "mitm", ca: obj(p).ca as string, copySubject: (obj(p).copySubject as boolean | undefined) ?? true }),
+    bare: true, params: z.strictObject({ ca: z.string().min(1).describe("the CA that signs (chokepoint ca list: lab, qaznet, isca-2020, isca, ...)"), copySubject: z.boolean().optional().describe("copy the real server's subject and names (default true, as the 2019 box did)"),
+      serverValid: z.boolean().optional().describe("intercept only when the server presents a valid, trusted certificate (for any name); others are let through untouched (the 2019 box: IMC 2020 §3.2)") }),
+    parse: (p) => (p === undefined ? { type: "mitm", ca: "lab", copySubject: true } : {
+      type: "mitm", ca: obj(p).ca as string, copySubject: (obj(p).copySubject as boolean | undefined) ?? true,
+      ...(obj(p).serverValid ? { serverValid: true } : {}),
+    }),
     dns: "world", connect: "pass", stream: "mitm", message: "deliver", kernel: "accept", blocks: false, shown: "intercept",
   },
   shutdown: {

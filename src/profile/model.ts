@@ -14,7 +14,7 @@ export type Action =
   | { type: "blockpage"; status: number; reason?: string; headers: Record<string, string>; body: string }
   | { type: "tls-alert"; alert: number }
   | { type: "throttle"; rate?: number; delayMs?: number; loss?: number; stallMs?: number; afterBytes?: number }
-  | { type: "mitm"; ca: string; copySubject: boolean }
+  | { type: "mitm"; ca: string; copySubject: boolean; serverValid?: boolean }
   | { type: "shutdown" }
   | { type: "outage"; mode: "refuse" | "silent" }
   | { type: "reject"; error: string; status?: number }

@@ -17,6 +17,7 @@ rules:
   - { id: slow, match: { sni: slow.example }, action: { throttle: { rate: 200000 } } }
   - { id: resid, match: { sni: trigger.example }, action: rst, residual: { seconds: 2 } }
   - { id: mitm, match: { sni: intercepted.example }, action: { mitm: { ca: qaznet } } }
+  - { id: mitm-valid, match: { sni: [valid-only.example, expired.badcert.example, self-signed.badcert.example, wrong-name.badcert.example] }, action: { mitm: { ca: qaznet, serverValid: true } } }
   - { id: alert, match: { sni: alert.example }, action: tls-alert }
   - { id: fin, match: { sni: fin.example }, action: fin }
   - { id: drop, match: { sni: drop.example }, action: { drop: { timeout: 1s } } }
@@ -171,6 +172,17 @@ describe("actions", () => {
     const page = await run("curl", ["-sS", "--max-time", "6", "--cacert", caQaznet, "-x", proxy(lab), "https://intercepted.example/echo"]);
     expect(page.stdout).toMatch(/^GET \/echo HTTP\/1\.1/);
     expect((await curl(["-x", proxy(lab), "https://intercepted.example/"])).code).toBe(60); // the lab CA does not trust it
+  });
+
+  it("mitm with serverValid intercepts only servers whose certificate is valid and trusted, for any name (the 2019 box)", async () => {
+    const issuer = async (name: string): Promise<string> => {
+      const r = await sClient(["-proxy", `127.0.0.1:${lab.endpoints.httpProxy!.port}`, "-connect", `${name}:443`, "-servername", name]);
+      return /issuer=(.*)/.exec(r.stdout)?.[1]?.replace(/CN ?= ?/, "").trim() ?? r.stderr;
+    };
+    expect(await issuer("valid-only.example")).toMatch(/Qaznet Trust Network/);
+    expect(await issuer("wrong-name.badcert.example")).toMatch(/Qaznet Trust Network/); // valid, for another name: intercepted
+    expect(await issuer("expired.badcert.example")).toMatch(/chokepoint lab CA/); // let through: the client sees the server's own
+    expect(await issuer("self-signed.badcert.example")).not.toMatch(/Qaznet/);
   });
 
   it("tls-alert, fin, drop with a timeout, a redirect page and a 408 from the middle", async () => {
