@@ -73,6 +73,8 @@ interface Flow {
   clientOptions: TcpOptions;
   serverOptions: TcpOptions;
   serverSynAt: number;
+  /** Each end's last IP TTL and IP ID as the box saw them (what injected packets copy). */
+  seen: { client: { ttl: number; ipId: number }; server: { ttl: number; ipId: number } };
 }
 
 const key = (a: string, ap: number, b: string, bp: number): string => `${a}:${ap}>${b}:${bp}`;
@@ -120,6 +122,7 @@ export class Box {
         nextSeq: asClient ? (p.seq + 1) >>> 0 : 0, serverNext: asClient ? 0 : (p.seq + 1) >>> 0,
         packets: 0, buf: Buffer.alloc(0), held: new Map(),
         clientOptions: asClient ? p.options ?? {} : {}, serverOptions: asClient ? {} : p.options ?? {}, serverSynAt: asClient ? 0 : Date.now(),
+        seen: { client: { ttl: 64, ipId: 0 }, server: { ttl: 64, ipId: 0 } },
       };
       this.flows.set(key(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port), flow);
       this.stats.flows++;
@@ -128,6 +131,9 @@ export class Box {
     }
     const clientSide = fromClient || (!fwd && !rev);
     flow.packets++;
+    const side = clientSide ? flow.seen.client : flow.seen.server;
+    side.ttl = p.ttl;
+    side.ipId = p.ipId;
     if (p.flags.syn && p.flags.ack && !clientSide) {
       flow.serverNext = (p.seq + 1) >>> 0;
       flow.serverOptions = p.options ?? {};
@@ -223,6 +229,16 @@ export class Box {
     return enacted;
   }
 
+  /** IP TTL and IP ID of a packet the box injects as one end (its model's `injected`). */
+  private looks(end: { ttl: number; ipId: number }): { ttl: number; ipId: number } {
+    const { ttl, ipId } = this.model.injected;
+    return {
+      // The end's packets lose one more at the box's own forwarding; the box's injected ones do not.
+      ttl: ttl === "copy" ? Math.max(1, end.ttl - 1) : ttl,
+      ipId: ipId === "copy" ? (end.ipId + 1) & 0xffff : ipId === "zero" ? 0 : Math.floor(Math.random() * 0x10000),
+    };
+  }
+
   /** A takeover the datapath could not make: the flow's later packets get its packet-level verdict. */
   untake(t: Takeover): void {
     this.decided.set(key(t.client.ip, t.client.port, t.server.ip, t.server.port), t.otherwise.pass ? "allow" : "drop");
@@ -235,8 +251,8 @@ export class Box {
     if (a === "allow" || a === "throttle" || a === "mitm") return { pass: true, decided: "allow", judged };
     if (a === "rst" || a === "fin" || a === "tls-alert" || a === "blockpage") {
       // Reset both ends, as an injecting box does; the trigger never reaches the server.
-      const toServer = buildTcp4({ src: flow.client.ip, dst: flow.server.ip, sport: flow.client.port, dport: flow.server.port, seq: p.seq, ack: 0, flags: { rst: true } });
-      const toClient = buildTcp4({ src: flow.server.ip, dst: flow.client.ip, sport: flow.server.port, dport: flow.client.port, seq: flow.serverNext || p.ack, ack: 0, flags: { rst: true } });
+      const toServer = buildTcp4({ src: flow.client.ip, dst: flow.server.ip, sport: flow.client.port, dport: flow.server.port, seq: p.seq, ack: 0, flags: { rst: true }, ...this.looks(flow.seen.client) });
+      const toClient = buildTcp4({ src: flow.server.ip, dst: flow.client.ip, sport: flow.server.port, dport: flow.client.port, seq: flow.serverNext || p.ack, ack: 0, flags: { rst: true }, ...this.looks(flow.seen.server) });
       return { pass: false, inject: [toClient, toServer], judged, ...(residual ? { residual } : { decided: "drop" as const }) };
     }
     // Silence: the trigger and what follows from the client go nowhere (the 2023-24 TLS timeout).

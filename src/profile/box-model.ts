@@ -29,6 +29,13 @@ export interface BoxModel {
   queuePackets: number;
   /** Routers between the clients and the box, and between the box and the servers (KZ 2019: the box 3-4 hops before the server). */
   hops: { client: number; server: number };
+  /**
+   * The packets the box injects (RSTs): their IP TTL and IP ID. "copy": those of the end it
+   * impersonates, as the box last saw them (its RSTs look like that end's packets);
+   * a number: that initial TTL (it gives the box's position away); "zero" / "random" IP IDs.
+   * The record does not report KZ's values (onpath.md): "copy" is the default.
+   */
+  injected: { ttl: "copy" | number; ipId: "copy" | "zero" | "random" };
   /** Where each switch comes from: sources and confidence, in words. */
   sources?: string;
 }
@@ -37,5 +44,5 @@ export interface BoxModel {
 export const DEFAULT_BOX: BoxModel = {
   flowFrom: "syn", synPayload: true, checksum: "ignore", sequence: "ignore", ttl: "ignore",
   inspect: "first-packet", bufferLimit: 16384, teardown: "ignore", direction: "client", queuePackets: 10,
-  hops: { client: 1, server: 3 },
+  hops: { client: 1, server: 3 }, injected: { ttl: "copy", ipId: "copy" },
 };

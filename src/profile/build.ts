@@ -54,7 +54,7 @@ export class ProfileBuilder {
         reassembleTimeoutMs: dpi.reassembleTimeout !== undefined ? parseDuration(dpi.reassembleTimeout)! : DEFAULT_DPI.reassembleTimeoutMs,
         hostCase: dpi.hostCase ?? DEFAULT_DPI.hostCase,
         direction: dpi.direction ?? DEFAULT_DPI.direction,
-        ...(dpi.box ? { box: { ...DEFAULT_BOX, ...dpi.box, hops: dpi.box.hops ?? DEFAULT_BOX.hops } as BoxModel } : {}),
+        ...(dpi.box ? { box: { ...DEFAULT_BOX, ...dpi.box, hops: dpi.box.hops ?? DEFAULT_BOX.hops, injected: { ...DEFAULT_BOX.injected, ...dpi.box.injected } } as BoxModel } : {}),
       },
       world: { hosts: doc.world?.hosts ?? {}, nonexistent: doc.world?.nonexistent ?? [], certs: doc.world?.certs ?? {} },
       rules,

@@ -135,6 +135,10 @@ export const DpiSchema = z.strictObject({
       client: z.number().int().min(0).max(8).describe("routers between the clients and the box"),
       server: z.number().int().min(0).max(8).describe("routers between the box and the servers"),
     }).optional().describe("where the box sits on the path"),
+    injected: z.strictObject({
+      ttl: z.union([z.literal("copy"), z.number().int().min(1).max(255)]).optional().describe("IP TTL of injected packets: copy (that of the end impersonated, as the box saw it; default) or an initial TTL"),
+      ipId: z.enum(["copy", "zero", "random"]).optional().describe("IP ID of injected packets: copy (the impersonated end's next; default), zero or random"),
+    }).optional().describe("how the packets the box injects (RSTs) look; the record does not report KZ's values"),
     sources: z.string().optional().describe("where each switch comes from (sources, confidence)"),
   }).optional().describe("the on-path box (--datapath onpath): how the device behaves on the wire, switch by switch"),
 }).describe("the censor's DPI quirks");

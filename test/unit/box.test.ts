@@ -199,3 +199,19 @@ describe("taking a flow over (the verdicts that need the server's end: MITM, blo
     expect(parseTcp4(withOpts)!.options).toEqual({ mss: 1460, sackOk: true, ts: { val: 1, ecr: 0 }, wscale: 7 });
   });
 });
+
+describe("injected packets", () => {
+  it("copy the IP TTL and IP ID of the end they impersonate, or follow the model's explicit values", () => {
+    for (const [injected, toClient] of [
+      [{ ttl: "copy", ipId: "copy" }, { ttl: 49, ipId: 778 }], // the server's SYN/ACK came in at TTL 50, IP ID 777
+      [{ ttl: 64, ipId: "zero" }, { ttl: 64, ipId: 0 }],
+    ] as const) {
+      const { box } = boxWith({ injected }, { type: "rst" });
+      box.packet(pkt("c", { seq: ISN, flags: { syn: true } }));
+      box.packet(parseTcp4(buildTcp4({ src: S.ip, dst: C.ip, sport: S.port, dport: C.port, seq: SSN, ack: ISN + 1, flags: { syn: true, ack: true }, ttl: 50, ipId: 777 }))!);
+      const v = box.packet(helloAt(ISN + 1));
+      const rst = v.inject!.map((b) => parseTcp4(b)!).find((p) => p.dst === C.ip)!;
+      expect({ ttl: rst.ttl, ipId: rst.ipId }).toEqual(toClient);
+    }
+  });
+});
