@@ -42,7 +42,7 @@ export function describeAction(a: Action): string {
       if (a.afterBytes) p.push(`after ${a.afterBytes} B`);
       return `throttle ${p.join(", ")}`;
     }
-    case "mitm": return `mitm (CA ${a.ca})`;
+    case "mitm": return `mitm (CA ${a.ca}${a.serverValid ? "; only servers with a valid certificate" : ""})`;
     case "outage": return `outage (${a.mode})`;
     case "reject": return `reject "${a.error}"`;
     case "allow": case "nxdomain": case "refused": case "servfail": case "empty": case "truncate":
