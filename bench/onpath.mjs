@@ -17,7 +17,7 @@ const { sh, CENSOR_NS } = await import("../dist/transparent/topology.js");
 const { QUEUE_RULE } = await import("../dist/transparent/onpath.js");
 
 const inBox = (...args) => sh("ip", ["netns", "exec", CENSOR_NS, ...args]);
-const MARKS = "flush chain inet chokepoint box_pre\n";
+const MARKS = "flush chain inet chokepoint box_queue\n";
 let saved;
 async function boxInPath(on) {
   if (on) {
@@ -31,7 +31,7 @@ async function boxInPath(on) {
 }
 /** Packets the kernel handed to the box so far (the NFQUEUE rule's counter). */
 async function queued() {
-  const out = await inBox("iptables", "-t", "raw", "-L", "PREROUTING", "-v", "-x", "-n");
+  const out = await inBox("iptables", "-t", "mangle", "-L", "PREROUTING", "-v", "-x", "-n");
   const line = out.split("\n").find((l) => l.includes("NFQUEUE"));
   return line ? Number(line.trim().split(/\s+/)[0]) : 0;
 }
@@ -40,8 +40,8 @@ const session = await startSession({ profiles: ["kz-2024-tls-timeout"], at: "202
 try {
   const ns = session.namespaceOf(session.network);
   // The box's marking rules, to put back after a kernel-forwarding round.
-  const chainText = await inBox("nft", "list", "chain", "inet", "chokepoint", "box_pre");
-  saved = `flush chain inet chokepoint box_pre\n${chainText.split("\n").filter((l) => /^\s+(ip |meta )/.test(l)).map((l) => `add rule inet chokepoint box_pre ${l.trim().replace(/counter packets \d+ bytes \d+ /, "counter ")}`).join("\n")}\n`;
+  const chainText = await inBox("nft", "list", "chain", "inet", "chokepoint", "box_queue");
+  saved = `flush chain inet chokepoint box_queue\n${chainText.split("\n").filter((l) => /^\s+(ip |meta |ct )/.test(l)).map((l) => `add rule inet chokepoint box_queue ${l.trim().replace(/counter packets \d+ bytes \d+ /, "counter ")}`).join("\n")}\n`;
   const addressOf = async (name) => (await sh("ip", ["netns", "exec", ns, "dig", "+short", name, "@198.18.77.77"])).trim().split("\n")[0];
   const rounds = { box: { conn: [], bulk: [], hs: [], pps: [] }, kernel: { conn: [], bulk: [], hs: [] } };
   for (let i = 0; i < RUNS; i++) {

@@ -13,7 +13,7 @@ import type { LabContext } from "../runtime/context.js";
 import { account, judge } from "../runtime/judge.js";
 import type { BoxModel } from "../profile/box-model.js";
 import { sh } from "../util/exec.js";
-import { NF_ACCEPT, NF_DROP, NfQueue, Nft, RawSocket, type QueueStats } from "../util/netfilter.js";
+import { NF_ACCEPT, NF_DROP, NfLog, NfQueue, Nft, RawSocket, type QueueStats } from "../util/netfilter.js";
 import { repairedSocket } from "../util/tcp-repair.js";
 import type { FlowCarrier } from "../runtime/flows.js";
 import { Box, type BoxStats, type BoxVerdict, type Takeover } from "./box.js";
@@ -30,13 +30,20 @@ export interface BoxDatapathOptions {
   carrier?: FlowCarrier;
 }
 
+/** The packet mark of a verdict that lets a flow be (box_decided copies it onto the connection). */
+export const ALLOWED_MARK = 0x2;
+
 export class BoxDatapath {
   readonly box: Box;
   private queue: NfQueue | undefined;
+  /** Copies of the handshake and teardown packets (no payload): read, never held (NFLOG group 1). */
+  private log: NfLog | undefined;
   private nft: Nft | undefined;
   private raw: RawSocket | undefined;
   /** Packets let through because the box failed on them (fail open, counted). */
   failOpen = 0;
+  /** Copies the box would have dropped had it held them (expected 0: the sets' rules come first). */
+  copiesOverruled = 0;
   /** Flows taken over, and takeovers the kernel refused (enacted with packets instead). */
   takenOver = 0;
   takeoverFailed = 0;
@@ -54,22 +61,46 @@ export class BoxDatapath {
     this.box.canTakeOver = !!o.carrier;
   }
 
-  get stats(): { box: BoxStats; queue: QueueStats | undefined; failOpen: number; setErrors: number; injected: number; takenOver: number; takeoverFailed: number } {
+  get stats(): { box: BoxStats; queue: QueueStats | undefined; failOpen: number; setErrors: number; injected: number; takenOver: number; takeoverFailed: number; copies: number; copiesOverruled: number } {
     return {
       box: this.box.stats, queue: this.queue?.stats, failOpen: this.failOpen, setErrors: this.nft?.errors ?? 0, injected: this.raw?.sent ?? 0,
-      takenOver: this.takenOver, takeoverFailed: this.takeoverFailed,
+      takenOver: this.takenOver, takeoverFailed: this.takeoverFailed, copies: this.log?.packets ?? 0, copiesOverruled: this.copiesOverruled,
     };
   }
 
   async start(): Promise<void> {
     this.nft = new Nft();
     this.raw = new RawSocket();
+    this.log = new NfLog(1, (bytes) => this.onCopy(bytes));
+    this.log.open();
     this.queue = new NfQueue(0, (bytes) => this.onPacket(bytes));
     this.queue.open();
     await sh("iptables", this.o.queueRule);
   }
 
+  /**
+   * A copy of a packet the kernel has already forwarded (a SYN, SYN/ACK, RST or FIN without
+   * payload): the box learns from it (flow state, sequence numbers, options, teardown) and
+   * could not have dropped it anyway (the sets' rules come first; `copiesOverruled` counts any
+   * verdict that would have).
+   */
+  private onCopy(bytes: Buffer): void {
+    const p = parseTcp4(bytes);
+    if (!p) return;
+    let v: BoxVerdict;
+    try {
+      v = this.box.packet(p);
+    } catch {
+      this.failOpen++;
+      return;
+    }
+    if (!v.pass) this.copiesOverruled++;
+    if (v.decided === "allow") this.apply(p, { pass: true, decided: "allow" });
+  }
+
   private onPacket(bytes: Buffer): { verdict: typeof NF_ACCEPT | typeof NF_DROP; mark?: number } {
+    // Copies that came before this packet are read first: the box sees the flow in order.
+    this.log?.drain();
     const p = parseTcp4(bytes);
     if (!p) return { verdict: NF_ACCEPT };
     let v: BoxVerdict;
@@ -84,8 +115,9 @@ export class BoxDatapath {
       this.box.untake(v.takeover);
       v = v.takeover.otherwise;
     }
-    this.apply(p, v);
-    return { verdict: v.pass ? NF_ACCEPT : NF_DROP, ...(v.mark ? { mark: v.mark } : {}) };
+    this.apply(p, v, true);
+    const mark = v.mark ?? (v.decided === "allow" ? ALLOWED_MARK : 0);
+    return { verdict: v.pass ? NF_ACCEPT : NF_DROP, ...(mark ? { mark } : {}) };
   }
 
   /**
@@ -132,11 +164,13 @@ export class BoxDatapath {
   }
 
   /** Decisions into the kernel's sets, injections onto the wire. */
-  private apply(p: TcpPacket, v: BoxVerdict): void {
+  private apply(p: TcpPacket, v: BoxVerdict, marks = false): void {
     const c2s = `${p.src} . ${p.dst} . ${p.sport} . ${p.dport}`;
     const s2c = `${p.dst} . ${p.src} . ${p.dport} . ${p.sport}`;
     // Batched into one nft transaction per turn; packets that race it are answered by the box's own memory.
-    if (v.decided === "allow") this.nft!.later(`add element inet chokepoint allow4 { ${c2s}, ${s2c} }`);
+    // An allowed packet carries ALLOWED_MARK on: a rule after the queue puts it on its connection
+    // (no set to update). Copies cannot carry marks: their flows go into the set.
+    if (v.decided === "allow" && !v.mark && !marks) this.nft!.later(`add element inet chokepoint allow4 { ${c2s}, ${s2c} }`);
     if (v.decided === "drop") this.nft!.later(`add element inet chokepoint drop4 { ${c2s} }`);
     if (v.residual) this.nft!.cmd(`add element inet chokepoint resid4 { ${c2s} timeout ${v.residual}s }`);
     for (const packet of v.inject ?? []) this.raw!.send(packet);
@@ -157,6 +191,7 @@ export class BoxDatapath {
   async stop(): Promise<void> {
     await sh("iptables", this.o.queueRule.map((a) => (a === "-A" ? "-D" : a))).catch(() => undefined);
     this.queue?.close();
+    this.log?.close();
     this.raw?.close();
   }
 }

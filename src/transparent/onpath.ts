@@ -103,12 +103,14 @@ export async function upOnPath(p: Plan): Promise<void> {
 }
 
 /**
- * The box's ruleset (table inet chokepoint in the censor namespace). Before conntrack and the
- * routing decision (so TTL-limited packets are still seen, as by a bump in the wire):
- * residual null routes (4-tuple, client -> server, renewed by every matching packet, SYNs
- * included: WOOT 2021), decided flows (dropped, or let be at kernel speed), and a mark on
- * every other TCP packet, which an iptables rule hands to the box through NFQUEUE (this
- * kernel has NFQUEUE as an xtables target, not as nft's queue statement). DNS from each
+ * The box's ruleset (table inet chokepoint in the censor namespace), all before the routing
+ * decision (so TTL-limited packets are still seen, as by a bump in the wire). Before
+ * conntrack: flows taken over (steered to the box's sockets), residual null routes (4-tuple,
+ * client -> server, renewed by every matching packet, SYNs included: WOOT 2021) and dropped
+ * flows. After it: flows let be (a connection mark, set from the verdict's packet mark), no
+ * payload (copied to the box, or bare ACKs, not held), and a mark on every other TCP packet,
+ * which an iptables rule hands to the box through NFQUEUE (this kernel has NFQUEUE as an
+ * xtables target, not as nft's queue statement). DNS from each
  * network to the box's address for it; kernel rules per client prefix; a forward chain that
  * passes only clients <-> the world.
  */
@@ -128,15 +130,30 @@ export function onPathRuleset(p: Plan, residualSeconds = 120): string {
     # local delivery), the orphaned server's never reach the client.
     ip protocol tcp ${key} @mitm4 meta mark set mark or 0x1 accept
     ip protocol tcp ip daddr . ip saddr . tcp dport . tcp sport @mitm4 drop
-    ip protocol tcp ${key} @allow4 accept
     ip protocol tcp ${key} @resid4 update @resid4 { ${key} } counter drop
     ip protocol tcp ${key} @drop4 counter drop
-    # Bare ACKs (no payload; no SYN, RST or FIN) carry nothing a box judges: left to the kernel
-    # (about half of a short flow's packets). The payload is empty when the IP length is
-    # the headers' (IP header without options, TCP data offset d: 20 + 4d bytes).
-${bareAckRules()}
+  }
+  chain box_queue {
+    type filter hook prerouting priority -190; policy accept;
+    meta mark & 0x1 == 0x1 accept
+    # Flows the box let be: their connection carries the mark its verdict set (box_decided),
+    # so the rest of them, both ways, stays in the kernel with no set to update.
+    ct mark & 0x2 == 0x2 accept
+    ip protocol tcp ${key} @allow4 accept
+    # Answers to the box's own connections (it fetches certificates when it takes a flow over) are not the clients'.
+    ip daddr ${BOX_UPSTREAM_V4} accept
+    # Segments without payload are never held: bare ACKs carry nothing a box reads (left to
+    # the kernel); SYNs, SYN/ACKs, RSTs and FINs are copied to the box (NFLOG group 1) for
+    # its flow state and go on at once. The payload is empty when the IP length is the
+    # headers' (IP header without options, TCP data offset d: 20 + 4d bytes).
+${emptySegmentRules()}
     ip protocol tcp ip saddr ${CLIENTS} meta mark set mark or 0x100
     ip protocol tcp ip daddr ${CLIENTS} meta mark set mark or 0x100
+  }
+  chain box_decided {
+    type filter hook prerouting priority -140; policy accept;
+    # After the queue (iptables mangle, -150): a packet the box allowed marks its connection.
+    meta mark & 0x2 == 0x2 ct mark set ct mark or 0x2
   }
   chain kernel_pre {
     type filter hook prerouting priority -200; policy accept;
@@ -158,11 +175,17 @@ ${links.map((l, i) => `    ip saddr ${l.clientV4} meta l4proto { udp, tcp } th d
 `;
 }
 
-/** nft rules that accept TCP segments with no payload and no SYN, RST or FIN (one per data offset). */
-function bareAckRules(): string {
-  return Array.from({ length: 11 }, (_, i) => i + 5)
-    .map((d) => `    ip protocol tcp ip hdrlength 5 tcp doff ${d} ip length ${20 + 4 * d} tcp flags & (syn | rst | fin) == 0x0 accept`).join("\n");
+/** nft rules for TCP segments with no payload (one pair per data offset): bare ACKs pass, the rest are copied to the box and pass. */
+function emptySegmentRules(): string {
+  return Array.from({ length: 11 }, (_, i) => i + 5).flatMap((d) => {
+    const empty = `ip protocol tcp ip hdrlength 5 tcp doff ${d} ip length ${20 + 4 * d}`;
+    return [`    ${empty} tcp flags & (syn | rst | fin) == 0x0 accept`, `    ${empty} log group 1 snaplen 128 accept`];
+  }).join("\n");
 }
 
-/** The iptables rule that hands marked packets to the box (queue 0; with no box bound, they pass: --queue-bypass). */
-export const QUEUE_RULE = ["-t", "raw", "-A", "PREROUTING", "-m", "mark", "--mark", "0x100/0x100", "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"];
+/**
+ * The iptables rule that hands marked packets to the box (queue 0; with no box bound, they
+ * pass: --queue-bypass). In mangle (priority -150): after conntrack, so that the box's
+ * verdicts can mark connections, and before routing, so that TTL-limited packets are seen.
+ */
+export const QUEUE_RULE = ["-t", "mangle", "-A", "PREROUTING", "-m", "mark", "--mark", "0x100/0x100", "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"];

@@ -64,6 +64,7 @@ async function onPathMissing(): Promise<string | undefined> {
   if (!iptables) return "the on-path datapath needs iptables (the kernel's NFQUEUE is an xtables target here; Debian: apt-get install iptables)";
   try {
     load("libnetfilter_queue.so.1", "libnetfilter-queue1");
+    load("libnetfilter_log.so.1", "libnetfilter-log1");
   } catch (err) {
     return (err as Error).message.replace(/^the on-path box/, "the on-path datapath");
   }

@@ -1,9 +1,9 @@
 // Netfilter from Node without a compiler: koffi (prebuilt, from npm) over Debian's
 // libnetfilter_queue (NFQUEUE: the kernel hands packets to us and waits for a verdict),
-// libnftables (set elements added in-process, about 0.25 ms each, instead of a process per
+// libnetfilter_log (NFLOG: copies of packets that do not wait), libnftables (set elements added in-process, about 0.25 ms each, instead of a process per
 // command) and libc (a raw socket for injected packets). Loaded only by the on-path box.
 //
-// Reading: the queue's netlink socket is read with fs.read, which blocks a libuv pool
+// Reading: each netlink socket is read with fs.read, which blocks a libuv pool
 // thread, not the event loop; each read is one netlink message, handed to
 // nfq_handle_packet, whose callback (ours) gives the verdict synchronously. A read that
 // returns is followed by non-blocking recv()s in the same turn until the socket is empty:
@@ -51,17 +51,56 @@ export type QueueVerdict = { verdict: typeof NF_ACCEPT | typeof NF_DROP; mark?: 
 
 export interface QueueStats { packets: number; accepted: number; dropped: number; readErrors: number; /** messages read without a pool-thread round trip */ batched: number }
 
+/**
+ * A netfilter netlink socket read asynchronously: a blocking read on a libuv pool thread (the
+ * event loop never blocks), then whatever else is waiting, without blocking, in the same turn.
+ * Each message goes to the library's handler, which calls our callback synchronously.
+ */
+abstract class NetlinkReader {
+  protected h: unknown;
+  protected fd = -1;
+  protected closed = false;
+  private readonly buf = Buffer.alloc(1 << 17);
+  private readonly recv = load("libc.so.6", "libc6").func("long recv(int fd, uint8_t *buf, size_t len, int flags)");
+  readErrors = 0;
+  /** Messages read without a pool-thread round trip. */
+  batched = 0;
+
+  protected abstract handleMessage(buf: Buffer, n: number): void;
+
+  protected readLoop(): void {
+    if (this.closed) return;
+    read(this.fd, this.buf, 0, this.buf.length, null, (err, n) => {
+      if (this.closed) return;
+      if (err) this.readErrors++; // ENOBUFS: the kernel dropped messages while we were busy
+      else if (n > 0) {
+        this.handleMessage(this.buf, n);
+        this.drain();
+      }
+      this.readLoop();
+    });
+  }
+
+  /** Messages already waiting, read without blocking (MSG_DONTWAIT), up to a burst's worth. */
+  drain(): void {
+    for (let i = 0; i < 256 && !this.closed && this.fd >= 0; i++) {
+      const n = this.recv(this.fd, this.buf, this.buf.length, 0x40 /* MSG_DONTWAIT */) as number;
+      if (n <= 0) return; // EAGAIN (empty) or an error the next blocking read reports
+      this.batched++;
+      this.handleMessage(this.buf, n);
+    }
+  }
+}
+
 /** One NFQUEUE queue, read asynchronously; `onPacket` decides each packet synchronously. */
-export class NfQueue {
+export class NfQueue extends NetlinkReader {
   readonly stats: QueueStats = { packets: 0, accepted: 0, dropped: 0, readErrors: 0, batched: 0 };
-  private h: unknown;
   private qh: unknown;
   private cb: unknown;
-  private fd = -1;
-  private closed = false;
   private readonly fns: Record<string, Fn>;
 
   constructor(private readonly num: number, private readonly onPacket: (bytes: Buffer) => QueueVerdict) {
+    super();
     const lib = load("libnetfilter_queue.so.1", "libnetfilter-queue1");
     const k = koffi();
     const proto = k.proto("int chokepoint_nfq_cb(void *qh, void *nfmsg, void *nfad, void *data)");
@@ -75,7 +114,6 @@ export class NfQueue {
       maxlen: lib.func("int nfq_set_queue_maxlen(void *qh, uint32_t len)"),
       fd: lib.func("int nfq_fd(void *h)"),
       handle: lib.func("int nfq_handle_packet(void *h, uint8_t *buf, int len)"),
-      recv: load("libc.so.6", "libc6").func("long recv(int fd, uint8_t *buf, size_t len, int flags)"),
       hdr: lib.func("uint8_t *nfq_get_msg_packet_hdr(void *nfad)"),
       payload: lib.func("int nfq_get_payload(void *nfad, _Out_ uint8_t **data)"),
       verdict: lib.func("int nfq_set_verdict2(void *qh, uint32_t id, uint32_t verdict, uint32_t mark, uint32_t len, const uint8_t *buf)"),
@@ -97,31 +135,10 @@ export class NfQueue {
     this.readLoop();
   }
 
-  private readonly buf = Buffer.alloc(1 << 17);
-
-  private readLoop(): void {
-    if (this.closed) return;
-    read(this.fd, this.buf, 0, this.buf.length, null, (err, n) => {
-      if (this.closed) return;
-      if (err) {
-        // ENOBUFS: the kernel dropped messages while we were busy (the queue fails open by --queue-bypass only when unbound).
-        this.stats.readErrors++;
-      } else if (n > 0) {
-        this.fns.handle!(this.h, this.buf, n);
-        this.drain();
-      }
-      this.readLoop();
-    });
-  }
-
-  /** Messages already waiting, read without blocking (MSG_DONTWAIT) up to a burst's worth. */
-  private drain(): void {
-    for (let i = 0; i < 256 && !this.closed; i++) {
-      const n = this.fns.recv!(this.fd, this.buf, this.buf.length, 0x40 /* MSG_DONTWAIT */) as number;
-      if (n <= 0) return; // EAGAIN (empty) or an error the next blocking read reports
-      this.stats.batched++;
-      this.fns.handle!(this.h, this.buf, n);
-    }
+  protected handleMessage(buf: Buffer, n: number): void {
+    this.stats.readErrors = this.readErrors;
+    this.stats.batched = this.batched;
+    this.fns.handle!(this.h, buf, n);
   }
 
   private handle(qh: unknown, nfad: unknown): number {
@@ -148,6 +165,78 @@ export class NfQueue {
     if (this.closed) return;
     this.closed = true;
     if (this.qh) this.fns.destroy!(this.qh);
+    if (this.h) this.fns.close!(this.h);
+    koffi().unregister(this.cb);
+  }
+}
+
+/**
+ * One NFLOG group: copies of packets the kernel has already let go on (nothing waits for us).
+ * The on-path box reads the handshake and teardown packets this way (they carry no payload to
+ * judge), so a connection's SYN and SYN/ACK are not held up by the box.
+ */
+export class NfLog extends NetlinkReader {
+  packets = 0;
+  private gh: unknown;
+  private cb: unknown;
+  private readonly fns: Record<string, Fn>;
+
+  constructor(private readonly group: number, private readonly onPacket: (bytes: Buffer) => void) {
+    super();
+    const lib = load("libnetfilter_log.so.1", "libnetfilter-log1");
+    const k = koffi();
+    const proto = k.proto("int chokepoint_nflog_cb(void *gh, void *nfmsg, void *nfad, void *data)");
+    this.fns = {
+      open: lib.func("void *nflog_open()"),
+      close: lib.func("int nflog_close(void *h)"),
+      bindPf: lib.func("int nflog_bind_pf(void *h, uint16_t pf)"),
+      bindGroup: lib.func("void *nflog_bind_group(void *h, uint16_t num)"),
+      unbindGroup: lib.func("int nflog_unbind_group(void *gh)"),
+      mode: lib.func("int nflog_set_mode(void *gh, uint8_t mode, uint32_t range)"),
+      qthresh: lib.func("int nflog_set_qthresh(void *gh, uint32_t qthresh)"),
+      timeout: lib.func("int nflog_set_timeout(void *gh, uint32_t timeout)"),
+      register: lib.func("int nflog_callback_register(void *gh, chokepoint_nflog_cb *cb, void *data)"),
+      fd: lib.func("int nflog_fd(void *h)"),
+      handle: lib.func("int nflog_handle_packet(void *h, uint8_t *buf, int len)"),
+      payload: lib.func("int nflog_get_payload(void *nfad, _Out_ uint8_t **data)"),
+    };
+    this.cb = k.register((_gh: unknown, _m: unknown, nfad: unknown) => {
+      const out: unknown[] = [null];
+      const n = this.fns.payload!(nfad, out) as number;
+      if (n > 0) {
+        this.packets++;
+        try {
+          this.onPacket(Buffer.from(k.view(out[0], n)));
+        } catch { /* a copy: nothing waits on it (the caller counts its own failures) */ }
+      }
+      return 0;
+    }, k.pointer(proto));
+  }
+
+  open(): void {
+    const f = this.fns;
+    this.h = f.open!();
+    if (!this.h) throw new Error("nflog_open failed (the on-path box needs root, CAP_NET_ADMIN)");
+    f.bindPf!(this.h, 2);
+    this.gh = f.bindGroup!(this.h, this.group);
+    if (!this.gh) throw new Error(`cannot bind NFLOG group ${this.group} (another program holds it?)`);
+    f.mode!(this.gh, 2 /* NFULNL_COPY_PACKET */, 0xffff);
+    // Every copy at once (the kernel's default batches 100 packets or a second).
+    f.qthresh!(this.gh, 1);
+    f.timeout!(this.gh, 0);
+    f.register!(this.gh, this.cb, null);
+    this.fd = f.fd!(this.h) as number;
+    this.readLoop();
+  }
+
+  protected handleMessage(buf: Buffer, n: number): void {
+    this.fns.handle!(this.h, buf, n);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.gh) this.fns.unbindGroup!(this.gh);
     if (this.h) this.fns.close!(this.h);
     koffi().unregister(this.cb);
   }
