@@ -1,6 +1,8 @@
 // Tor through the 2012 box, in transparent mode: a real tor bridge (with obfs4proxy) in the
 // world namespace, real tor clients in the client namespaces. Vanilla Tor's TLS handshake
 // to the bridge dies on KazTransCom; the same bridge through obfs4 gets past the handshake.
+// On both datapaths: the proxy (the profile's default: the 2012 record says nothing of
+// packets) and the on-path box (forced), which must judge tor's real packets the same way.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
@@ -38,7 +40,7 @@ function torClient(ns: string, bridgeArgs: string[], ms: number): Promise<{ perc
   });
 }
 
-describe.skipIf(!!why)("tor and obfs4 against the 2012 DPI (transparent mode, root)", () => {
+describe.skipIf(!!why).each(["proxy", "onpath"])("tor and obfs4 against the 2012 DPI (transparent mode, %s datapath, root)", (datapath) => {
   let lab: ChildProcess | undefined;
   let bridge: ChildProcess | undefined;
   let namespaces: Record<string, string> = {};
@@ -47,10 +49,14 @@ describe.skipIf(!!why)("tor and obfs4 against the 2012 DPI (transparent mode, ro
 
   beforeAll(async () => {
     await run(process.execPath, [BIN, "down"]);
-    lab = spawn(process.execPath, [BIN, "up", "--transparent", "--json", "--profile", "kz-2012-tor-dpi", "--at", "2012-03-15T12:00:00+06:00"], { stdio: ["ignore", "pipe", "inherit"] });
+    lab = spawn(process.execPath, [BIN, "up", "--transparent", "--json", "--profile", "kz-2012-tor-dpi", "--at", "2012-03-15T12:00:00+06:00", "--datapath", datapath], { stdio: ["ignore", "pipe", "inherit"] });
     namespaces = await new Promise((resolve, reject) => {
       let out = "";
-      lab!.stdout!.on("data", (d: Buffer) => { out += d.toString(); const nl = out.indexOf("\n"); if (nl >= 0) resolve((JSON.parse(out.slice(0, nl)) as { namespaces: Record<string, string> }).namespaces); });
+      lab!.stdout!.on("data", (d: Buffer) => { out += d.toString(); const nl = out.indexOf("\n"); if (nl >= 0) {
+        const ready = JSON.parse(out.slice(0, nl)) as { namespaces: Record<string, string>; datapath: string };
+        expect(ready.datapath).toBe(datapath);
+        resolve(ready.namespaces);
+      } });
       lab!.once("exit", (c) => reject(new Error(`up exited ${c}`)));
     });
     // A bridge with an obfs4 transport, in the world namespace.
