@@ -490,7 +490,7 @@ export class Interceptor implements FlowCarrier {
     const raw = upTls.getPeerCertificate(false)?.raw;
     let ctx;
     try {
-      ctx = this.lab.pki.context({ names: [name], ca: a.ca, ...(a.copySubject && raw ? { copy: identityOf(raw) } : {}) });
+      ctx = this.lab.pki.context({ names: [name], ca: a.ca, at: this.lab.clock.now(), ...(a.copySubject && raw ? { copy: identityOf(raw) } : {}) });
     } catch {
       socket.destroy(); upTls.destroy(); return;
     }

@@ -12,6 +12,18 @@ export interface AuthoritySpec {
   /** Leaves are issued by a short-lived intermediate of this many days (ISCA 2021-24: 75). */
   intermediateDays?: number;
   intermediateSubject?: { CN: string; O?: string; C?: string };
+  /** Root key size (default 2048). */
+  bits?: number;
+  /**
+   * How leaves that copy a real server's certificate are forged (the 2019 box: Raman et al.,
+   * IMC 2020 §4.2.3 and App. A): validity shifted back by `shiftHours` (the last entry whose
+   * `from` has passed at lab time), the server's serial with its last 4 bytes changed, no
+   * extension but the SANs, and a key per host of `hostKey` bits (by lab time) and exponent.
+   */
+  forgery?: {
+    shiftHours: { from?: string; hours: number }[];
+    hostKey: { exponent: number; bits: { from?: string; bits: number }[] };
+  };
   description: string;
   seed?: string;
 }
@@ -31,11 +43,22 @@ export const AUTHORITIES: AuthoritySpec[] = [
     description: "stand-in for the 2015-16 'national security certificate' root (no interception confirmed; expired)",
   },
   {
+    // The chain and leaves as documented (IMC 2020 §4.2.3, App. A; the Censored Planet blog;
+    // OONI 2024 for the root's dates): leaf <- "C=KZ, CN=Security Certificate" (RSA-2048,
+    // 3 years; its start is not documented: periods of 3 years from the root's) <- "C=KZ,
+    // CN=Qaznet Trust Network" (RSA-4096).
     id: "qaznet",
-    subject: { CN: "Qaznet Trust Network" },
+    subject: { C: "KZ", CN: "Qaznet Trust Network" },
     notBefore: "2016-02-02T05:41:00Z",
     notAfter: "2046-02-02T05:41:00Z",
-    description: "stand-in for the root of the July-August 2019 interception (Kazakhtelecom, SNI-triggered)",
+    bits: 4096,
+    intermediateDays: 3 * 365,
+    intermediateSubject: { C: "KZ", CN: "Security Certificate" },
+    forgery: {
+      shiftHours: [{ hours: 6 }, { from: "2019-07-30T00:00:00+06:00", hours: 24 }],
+      hostKey: { exponent: 3, bits: [{ bits: 1024 }, { from: "2019-07-19T00:00:00+06:00", bits: 2048 }] },
+    },
+    description: "stand-in for the root of the July-August 2019 interception (Kazakhtelecom, SNI-triggered); leaves forged as documented",
   },
   {
     id: "isca-2020",

@@ -1,7 +1,7 @@
 // The lab's PKI: authorities kept in a config directory (keys 0600, created on first use and
 // reused), one RSA-2048 leaf key shared by every leaf (as mitmproxy does), leaves cached per
 // name, TLS secure contexts cached per leaf.
-import { generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { isIP } from "node:net";
@@ -10,7 +10,7 @@ import { createSecureContext, type SecureContext } from "node:tls";
 import forge from "node-forge";
 import { authoritySpec, type AuthoritySpec } from "./authorities.js";
 import { Lru } from "../util/lru.js";
-import { buildCertificate, keyFromPem, publicPemOf, type AltName } from "./sign.js";
+import { buildCertificate, keyFromPem, publicPemOf, type AltName, type Identity } from "./sign.js";
 
 const DAY = 86_400_000;
 /** Leaves (and TLS contexts) kept per process: about 31 KiB each, so about 32 MiB each at the bound. */
@@ -20,6 +20,8 @@ export type Validity = "valid" | "expired" | "not-yet-valid" | "wrong-name" | "s
 
 export interface Authority {
   spec: AuthoritySpec;
+  /** The subject as the certificate on disk has it (what leaves name as their issuer). */
+  subjectFields: forge.pki.CertificateField[];
   certPem: string;
   certDer: Buffer;
   key: KeyObject;
@@ -32,8 +34,8 @@ export interface LeafRequest {
   names: string[];
   /** Authority id (default "lab"). */
   ca?: string;
-  /** Subject and SANs copied from another certificate (2019 interception behaviour). */
-  copy?: { subject: forge.pki.CertificateField[]; altNames: AltName[] };
+  /** Subject and SANs (validity and serial too, for an authority with a `forgery`) copied from another certificate (2019 interception behaviour). */
+  copy?: Identity;
   validity?: Validity;
   /** Instant that picks the intermediate period for authorities with short-lived intermediates (default now). */
   at?: number;
@@ -55,6 +57,7 @@ export class Pki {
   private readonly leaves: Lru<string, Leaf>;
   private readonly contexts: Lru<string, SecureContext>;
   private leafKey: { pem: string; key: KeyObject; publicPem: string } | undefined;
+  private readonly hostKeys: Lru<string, { pem: string; key: KeyObject; publicPem: string }>;
   /** Leaves issued since start (for the benchmark and status). */
   issued = 0;
 
@@ -62,6 +65,7 @@ export class Pki {
     this.dir = confdir;
     this.leaves = new Lru(opts.maxLeaves ?? DEFAULT_MAX_LEAVES);
     this.contexts = new Lru(opts.maxLeaves ?? DEFAULT_MAX_LEAVES);
+    this.hostKeys = new Lru(opts.maxLeaves ?? DEFAULT_MAX_LEAVES);
   }
 
   /** Leaves and TLS contexts held now (each at most the bound). */
@@ -80,7 +84,7 @@ export class Pki {
     const keyFile = join(caDir, `${id}.key`);
     const certFile = join(caDir, `${id}.pem`);
     if (!existsSync(keyFile)) {
-      const key = newRsaKey();
+      const key = newRsaKey(spec.bits);
       const now = Date.now();
       const { pem } = buildCertificate({
         subject: spec.subject, issuer: spec.subject,
@@ -95,9 +99,12 @@ export class Pki {
     waitFor(certFile);
     chmodSync(keyFile, 0o600);
     const certPem = readFileSync(certFile, "utf8");
+    const parsed = forge.pki.certificateFromPem(certPem);
     const authority: Authority = {
       spec, certPem, keyFile, certFile,
-      certDer: Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(forge.pki.certificateFromPem(certPem))).getBytes(), "binary"),
+      // A root made by an older version keeps its own subject: leaves must name it as it is.
+      subjectFields: parsed.subject.attributes.map((a) => ({ ...(a.shortName ? { shortName: a.shortName } : { type: a.type }), value: a.value } as forge.pki.CertificateField)),
+      certDer: Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(parsed)).getBytes(), "binary"),
       key: keyFromPem(readFileSync(keyFile, "utf8")),
     };
     this.authorities.set(id, authority);
@@ -119,7 +126,7 @@ export class Pki {
   /** The issuing certificate and key for leaves of `ca` at instant `at` (an intermediate where the spec has them). */
   private issuerFor(ca: Authority, at: number): { pem: string; key: KeyObject; subject: forge.pki.CertificateField[] | { CN: string; O?: string } ; chain: string } {
     const days = ca.spec.intermediateDays;
-    if (!days) return { pem: ca.certPem, key: ca.key, subject: ca.spec.subject, chain: "" };
+    if (!days) return { pem: ca.certPem, key: ca.key, subject: ca.subjectFields, chain: "" };
     const rootStart = Date.parse(ca.spec.notBefore ?? "2020-01-01T00:00:00Z");
     const period = Math.floor((at - rootStart) / (days * DAY));
     const key = `${ca.spec.id}|${period}`;
@@ -128,7 +135,7 @@ export class Pki {
       const leafKey = this.sharedLeafKey();
       const subject = ca.spec.intermediateSubject ?? { CN: `${ca.spec.subject.CN} intermediate` };
       const { pem } = buildCertificate({
-        subject, issuer: ca.spec.subject, publicKeyPem: leafKey.publicPem, signingKey: ca.key,
+        subject, issuer: ca.subjectFields, publicKeyPem: leafKey.publicPem, signingKey: ca.key,
         notBefore: new Date(rootStart + period * days * DAY), notAfter: new Date(rootStart + (period + 1) * days * DAY),
         ca: true, pathLen: 0,
       });
@@ -138,12 +145,21 @@ export class Pki {
     return { ...inter, chain: inter.pem };
   }
 
+  /** What makes two requests' leaves differ (their cache key, for leaves and TLS contexts alike). */
+  private leafKeyOf(req: LeafRequest): string {
+    const caId = req.ca ?? "lab";
+    const spec = this.authority(caId).spec;
+    const at = req.at ?? Date.now();
+    const forged = spec.forgery && req.copy ? `|${shiftAt(spec.forgery, at)}h|${bitsAt(spec.forgery, at)}b` : "";
+    return `${caId}|${req.validity ?? "valid"}|${req.names.join(",")}|${req.copy ? JSON.stringify(req.copy) : ""}|${spec.intermediateDays ? Math.floor(at / DAY) : ""}${forged}`;
+  }
+
   /** Issues (or returns the cached) leaf certificate for a request. */
   leaf(req: LeafRequest): Leaf {
     const caId = req.ca ?? "lab";
     const validity = req.validity ?? "valid";
     const at = req.at ?? Date.now();
-    const cacheKey = `${caId}|${validity}|${req.names.join(",")}|${req.copy ? JSON.stringify(req.copy) : ""}|${this.authority(caId).spec.intermediateDays ? Math.floor(at / DAY) : ""}`;
+    const cacheKey = this.leafKeyOf(req);
     const hit = this.leaves.get(cacheKey);
     if (hit) return hit;
     const ca = this.authority(caId);
@@ -159,19 +175,40 @@ export class Pki {
     const issuer = validity === "self-signed"
       ? { pem: "", key: leafKey.key, subject, chain: "" }
       : this.issuerFor(ca, at);
+    // A forging authority copies the server's validity (shifted back) and serial (mangled),
+    // leaves out every extension but the SANs, and has a key per host.
+    const forgery = validity === "valid" && req.copy?.notBefore && req.copy.notAfter ? ca.spec.forgery : undefined;
+    let key = leafKey;
+    if (forgery) {
+      const shift = shiftAt(forgery, at) * 3600_000;
+      notBefore = Date.parse(req.copy!.notBefore!) - shift;
+      notAfter = Date.parse(req.copy!.notAfter!) - shift;
+      key = this.hostKey(`${cn}|${bitsAt(forgery, at)}`, bitsAt(forgery, at), forgery.hostKey.exponent);
+    }
     const { pem, der } = buildCertificate({
-      subject, issuer: issuer.subject, publicKeyPem: leafKey.publicPem, signingKey: issuer.key,
+      subject, issuer: issuer.subject, publicKeyPem: key.publicPem, signingKey: issuer.key,
       notBefore: new Date(notBefore), notAfter: new Date(notAfter), altNames,
+      ...(forgery ? { bare: true, ...(req.copy?.serialHex ? { serialHex: mangleSerial(req.copy.serialHex) } : {}) } : {}),
     });
-    const leaf: Leaf = { certPem: pem, der, chainPem: pem + issuer.chain, keyPem: leafKey.pem };
+    const leaf: Leaf = { certPem: pem, der, chainPem: pem + issuer.chain, keyPem: key.pem };
     this.issued++;
     this.leaves.set(cacheKey, leaf);
     return leaf;
   }
 
+  /** A key of its own for a host (forging authorities), bounded like the leaves. */
+  private hostKey(id: string, bits: number, exponent: number): { pem: string; key: KeyObject; publicPem: string } {
+    let k = this.hostKeys.get(id);
+    if (!k) {
+      k = newRsaKey(bits, exponent);
+      this.hostKeys.set(id, k);
+    }
+    return k;
+  }
+
   /** A TLS context presenting the leaf for `req` (cached). */
   context(req: LeafRequest): SecureContext {
-    const key = `${req.ca ?? "lab"}|${req.validity ?? "valid"}|${req.names.join(",")}|${req.copy ? JSON.stringify(req.copy) : ""}`;
+    const key = this.leafKeyOf(req);
     const hit = this.contexts.get(key);
     if (hit) return hit;
     const leaf = this.leaf(req);
@@ -190,8 +227,27 @@ export class Pki {
   }
 }
 
-function newRsaKey(): { pem: string; key: KeyObject; publicPem: string } {
-  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+/** The validity shift (hours) of a forgery at lab time `at`. */
+function shiftAt(f: NonNullable<AuthoritySpec["forgery"]>, at: number): number {
+  return f.shiftHours.filter((s) => !s.from || Date.parse(s.from) <= at).at(-1)?.hours ?? 0;
+}
+
+/** The host key size of a forgery at lab time `at`. */
+function bitsAt(f: NonNullable<AuthoritySpec["forgery"]>, at: number): number {
+  return f.hostKey.bits.filter((b) => !b.from || Date.parse(b.from) <= at).at(-1)?.bits ?? 2048;
+}
+
+/** The server's serial with its last 4 bytes changed (the 2019 box; the blog says 4 bytes, IMC 33 bits). */
+function mangleSerial(hex: string): string {
+  const h = hex.length % 2 ? `0${hex}` : hex;
+  if (h.length <= 8) return h;
+  let tail = randomBytes(4).toString("hex");
+  while (tail === h.slice(-8)) tail = randomBytes(4).toString("hex");
+  return h.slice(0, -8) + tail;
+}
+
+function newRsaKey(bits = 2048, exponent = 65537): { pem: string; key: KeyObject; publicPem: string } {
+  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: bits, publicExponent: exponent });
   const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
   return { pem, key: privateKey, publicPem: publicPemOf(privateKey) };
 }

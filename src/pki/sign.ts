@@ -22,6 +22,8 @@ export interface CertSpec {
   pathLen?: number;
   altNames?: AltName[];
   serialHex?: string;
+  /** Only the subjectAltName extension (a leaf forged as the 2019 box did: "all other extensions removed"). */
+  bare?: boolean;
 }
 
 const FIELD_SHORT: Record<string, string> = { CN: "CN", O: "O", OU: "OU", C: "C", L: "L", ST: "ST" };
@@ -55,7 +57,7 @@ export function buildCertificate(spec: CertSpec): { der: Buffer; pem: string } {
   cert.setSubject(toFields(spec.subject));
   cert.setIssuer(toFields(spec.issuer));
   const exts: object[] = [];
-  if (spec.ca) {
+  if (spec.bare) { /* only the SANs below */ } else if (spec.ca) {
     exts.push({ name: "basicConstraints", cA: true, critical: true, ...(spec.pathLen !== undefined ? { pathLenConstraint: spec.pathLen } : {}) });
     exts.push({ name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true });
   } else {
@@ -69,7 +71,7 @@ export function buildCertificate(spec: CertSpec): { der: Buffer; pem: string } {
       altNames: spec.altNames.map((a) => ("dns" in a ? { type: 2, value: a.dns } : { type: 7, ip: a.ip })),
     });
   }
-  exts.push({ name: "subjectKeyIdentifier" });
+  if (!spec.bare) exts.push({ name: "subjectKeyIdentifier" });
   cert.setExtensions(exts);
   cert.siginfo.algorithmOid = pki.oids.sha256WithRSAEncryption!;
   cert.signatureOid = pki.oids.sha256WithRSAEncryption!;
@@ -80,8 +82,18 @@ export function buildCertificate(spec: CertSpec): { der: Buffer; pem: string } {
   return { der, pem: pki.certificateToPem(cert) };
 }
 
-/** The subject fields and SANs of a certificate (DER), to copy them into a forged one. */
-export function identityOf(der: Buffer): { subject: forge.pki.CertificateField[]; altNames: AltName[] } {
+/** What a forged leaf copies from a real certificate: subject, SANs, validity and serial. */
+export interface Identity {
+  subject: forge.pki.CertificateField[];
+  altNames: AltName[];
+  /** ISO instants. */
+  notBefore?: string;
+  notAfter?: string;
+  serialHex?: string;
+}
+
+/** The subject fields, SANs, validity and serial of a certificate (DER), to copy them into a forged one. */
+export function identityOf(der: Buffer): Identity {
   const cert = pki.certificateFromAsn1(asn1.fromDer(der.toString("binary")));
   const subject = cert.subject.attributes.map((a) => ({ ...(a.shortName ? { shortName: a.shortName } : { type: a.type }), value: a.value } as forge.pki.CertificateField));
   const san = cert.getExtension("subjectAltName") as { altNames?: { type: number; value?: string; ip?: string }[] } | null;
@@ -90,7 +102,7 @@ export function identityOf(der: Buffer): { subject: forge.pki.CertificateField[]
     if (a.type === 2 && a.value) altNames.push({ dns: a.value });
     else if (a.type === 7 && a.ip) altNames.push({ ip: a.ip });
   }
-  return { subject, altNames };
+  return { subject, altNames, notBefore: cert.validity.notBefore.toISOString(), notAfter: cert.validity.notAfter.toISOString(), serialHex: cert.serialNumber };
 }
 
 export function publicPemOf(key: KeyObject): string {

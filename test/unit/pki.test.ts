@@ -46,15 +46,22 @@ describe("PKI", () => {
 
   it("stand-in state roots carry the documented subject and validity", () => {
     const q = new X509Certificate(pki.authority("qaznet").certPem);
-    expect(q.subject).toBe("CN=Qaznet Trust Network");
+    expect(q.subject).toBe("C=KZ\nCN=Qaznet Trust Network");
+    expect((q.publicKey.asymmetricKeyDetails?.modulusLength)).toBe(4096);
     expect(new Date(q.validFrom).toISOString()).toBe("2016-02-02T05:41:00.000Z");
     expect(new Date(q.validTo).toISOString()).toBe("2046-02-02T05:41:00.000Z");
     const isca = new X509Certificate(pki.authority("isca-2020").certPem);
     expect(isca.subject).toBe("CN=Information Security Certification Authority CA");
     expect(new Date(isca.validFrom).toISOString()).toBe("2020-02-28T04:08:03.000Z");
-    const leaf = new X509Certificate(pki.leaf({ names: ["www.google.com"], ca: "qaznet" }).certPem);
-    expect(leaf.issuer).toBe("CN=Qaznet Trust Network");
-    expect(leaf.verify(q.publicKey)).toBe(true);
+    const issued = pki.leaf({ names: ["www.google.com"], ca: "qaznet", at: Date.parse("2019-07-20T12:00:00+06:00") });
+    const [leafPem, interPem] = issued.chainPem.split(/(?<=-----END CERTIFICATE-----\r?\n)/);
+    const inter = new X509Certificate(interPem!);
+    // leaf <- "C=KZ, CN=Security Certificate" (3 years) <- the root (IMC 2020 App. A).
+    expect(new X509Certificate(leafPem!).issuer).toBe("C=KZ\nCN=Security Certificate");
+    expect(inter.subject).toBe("C=KZ\nCN=Security Certificate");
+    expect(Date.parse(inter.validTo) - Date.parse(inter.validFrom)).toBe(3 * 365 * DAY);
+    expect(new X509Certificate(leafPem!).verify(inter.publicKey)).toBe(true);
+    expect(inter.verify(q.publicKey)).toBe(true);
   });
 
   it("ISCA leaves come from a 75-day intermediate with O=ISCA", () => {
@@ -75,7 +82,28 @@ describe("PKI", () => {
     const forged = new X509Certificate(pki.leaf({ names: ["sni-differs.example"], ca: "qaznet", copy: id }).certPem);
     expect(forged.subject).toBe("CN=www.youtube.com");
     expect(forged.subjectAltName).toBe("DNS:www.youtube.com, DNS:youtube.com");
-    expect(forged.issuer).toBe("CN=Qaznet Trust Network");
+    expect(forged.issuer).toBe("C=KZ\nCN=Security Certificate");
+  });
+
+  it("forges a Qaznet leaf as IMC 2020 documents: validity shifted back, serial mangled, no extensions but SANs, a host key with e=3", () => {
+    const realPem = pki.leaf({ names: ["www.facebook.com"] }).certPem;
+    const real = new X509Certificate(realPem);
+    const id = identityOf(pki.leaf({ names: ["www.facebook.com"] }).der);
+    const at = (d: string): number => Date.parse(`${d}T12:00:00+06:00`);
+    const forged = (d: string): X509Certificate => new X509Certificate(pki.leaf({ names: ["www.facebook.com"], ca: "qaznet", copy: id, at: at(d) }).certPem);
+    const early = forged("2019-07-18"), mid = forged("2019-07-20"), late = forged("2019-08-01");
+    const shift = (c: X509Certificate): number => (Date.parse(real.validFrom) - Date.parse(c.validFrom)) / 3600_000;
+    expect([shift(early), shift(mid), shift(late)]).toEqual([6, 6, 24]); // -6 h, and -24 h from 30 July
+    expect(Date.parse(real.validTo) - Date.parse(late.validTo)).toBe(24 * 3600_000);
+    expect(early.publicKey.asymmetricKeyDetails).toMatchObject({ modulusLength: 1024, publicExponent: 3n }); // 1024-bit until 19 July
+    expect(mid.publicKey.asymmetricKeyDetails).toMatchObject({ modulusLength: 2048, publicExponent: 3n });
+    expect(mid.serialNumber.slice(0, -8)).toBe(real.serialNumber.slice(0, -8));
+    expect(mid.serialNumber.slice(-8)).not.toBe(real.serialNumber.slice(-8));
+    expect(mid.subjectAltName).toBe("DNS:www.facebook.com");
+    // No basicConstraints, keyUsage, extKeyUsage or key identifier: only the SANs.
+    const der = mid.raw.toString("binary");
+    for (const oid of ["\x55\x1d\x13", "\x55\x1d\x0f", "\x55\x1d\x25", "\x55\x1d\x0e"]) expect(der.includes(oid)).toBe(false);
+    expect(der.includes("\x55\x1d\x11")).toBe(true);
   });
 
   it("makes broken certificates on demand", () => {
