@@ -49,7 +49,13 @@ export const NF_ACCEPT = 1;
 /** A verdict for a queued packet: accept or drop, optionally with the packet's mark set. */
 export type QueueVerdict = { verdict: typeof NF_ACCEPT | typeof NF_DROP; mark?: number };
 
-export interface QueueStats { packets: number; accepted: number; dropped: number; readErrors: number; /** messages read without a pool-thread round trip */ batched: number }
+export interface QueueStats {
+  packets: number; accepted: number; dropped: number; readErrors: number;
+  /** messages read without a pool-thread round trip */
+  batched: number;
+  /** batch verdicts sent (each answers every plain accept of a burst) */
+  batches: number;
+}
 
 /**
  * A netfilter netlink socket read asynchronously: a blocking read on a libuv pool thread (the
@@ -67,6 +73,8 @@ abstract class NetlinkReader {
   batched = 0;
 
   protected abstract handleMessage(buf: Buffer, n: number): void;
+  /** Called once a burst of messages is handled (batch verdicts). */
+  protected afterBurst(): void {}
 
   protected readLoop(): void {
     if (this.closed) return;
@@ -76,6 +84,7 @@ abstract class NetlinkReader {
       else if (n > 0) {
         this.handleMessage(this.buf, n);
         this.drain();
+        this.afterBurst();
       }
       this.readLoop();
     });
@@ -94,7 +103,7 @@ abstract class NetlinkReader {
 
 /** One NFQUEUE queue, read asynchronously; `onPacket` decides each packet synchronously. */
 export class NfQueue extends NetlinkReader {
-  readonly stats: QueueStats = { packets: 0, accepted: 0, dropped: 0, readErrors: 0, batched: 0 };
+  readonly stats: QueueStats = { packets: 0, accepted: 0, dropped: 0, readErrors: 0, batched: 0, batches: 0 };
   private qh: unknown;
   private cb: unknown;
   private readonly fns: Record<string, Fn>;
@@ -117,6 +126,7 @@ export class NfQueue extends NetlinkReader {
       hdr: lib.func("uint8_t *nfq_get_msg_packet_hdr(void *nfad)"),
       payload: lib.func("int nfq_get_payload(void *nfad, _Out_ uint8_t **data)"),
       verdict: lib.func("int nfq_set_verdict2(void *qh, uint32_t id, uint32_t verdict, uint32_t mark, uint32_t len, const uint8_t *buf)"),
+      batch: lib.func("int nfq_set_verdict_batch2(void *qh, uint32_t id, uint32_t verdict, uint32_t mark)"),
     };
     this.cb = k.register((qh: unknown, _m: unknown, nfad: unknown) => this.handle(qh, nfad), k.pointer(proto));
   }
@@ -157,8 +167,24 @@ export class NfQueue extends NetlinkReader {
     }
     if (v.verdict === NF_ACCEPT) this.stats.accepted++;
     else this.stats.dropped++;
-    this.fns.verdict!(qh, id, v.verdict, v.mark ?? 0, 0, null);
+    // Plain accepts wait for the burst's end and go out as one batch verdict (every pending
+    // packet up to an id); drops and marked accepts are answered at once, one each.
+    if (v.verdict === NF_ACCEPT && !v.mark) this.batchUpTo = id;
+    else {
+      this.afterBurst(); // the earlier accepts first: packets leave in the order they came
+      this.fns.verdict!(qh, id, v.verdict, v.mark ?? 0, 0, null);
+    }
     return 0;
+  }
+
+  /** The highest id of the plain accepts not answered yet (-1: none). */
+  private batchUpTo = -1;
+
+  protected override afterBurst(): void {
+    if (this.batchUpTo < 0 || !this.qh) return;
+    this.fns.batch!(this.qh, this.batchUpTo, NF_ACCEPT, 0);
+    this.stats.batches++;
+    this.batchUpTo = -1;
   }
 
   close(): void {
