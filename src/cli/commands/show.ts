@@ -48,7 +48,8 @@ export function showCommand(program: Command): void {
         out.push("", `networks: ${p.networks.join(", ")}`);
         out.push(`DPI: inspects ${p.dpi.inspect}, Host match ${p.dpi.hostCase}`);
         const b = p.dpi.box;
-        if (b) out.push(`box on the wire (--datapath onpath): from ${b.flowFrom}, SYN payload ${b.synPayload}, checksum ${b.checksum}, sequence ${b.sequence}, TTL ${b.ttl}, ${b.inspect}${b.inspect === "reassemble" ? ` (${b.bufferLimit} bytes)` : ""}, teardown ${b.teardown}, hops ${b.hops.client}+${b.hops.server}, injected TTL ${b.injected.ttl} IP ID ${b.injected.ipId}${b.sources ? c.dim(`; ${b.sources}`) : ""}`);
+        if (!b) out.push(c.dim("box on the wire: not described by the record (transparent mode: the proxy datapath)"));
+        else out.push(`box on the wire (the on-path datapath, its default in transparent mode): from ${b.flowFrom}, SYN payload ${b.synPayload}, checksum ${b.checksum}, sequence ${b.sequence}, TTL ${b.ttl}, ${b.inspect}${b.inspect === "reassemble" ? ` (${b.bufferLimit} bytes)` : ""}, teardown ${b.teardown}, hops ${b.hops.client}+${b.hops.server}, injected TTL ${b.injected.ttl} IP ID ${b.injected.ipId}${b.sources ? c.dim(`; ${b.sources}`) : ""}`);
         out.push("", c.bold("rules") + c.dim(" (first match wins)"));
         for (const rule of p.rules) {
           out.push(`  ${c.cyan(rule.id)}: ${describeMatch(rule.match)} -> ${c.red(describeAction(rule.action))}`);
