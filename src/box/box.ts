@@ -16,7 +16,7 @@ export interface BoxVerdict {
   pass: boolean;
   /** The flow is decided: the kernel carries it from now on ("allow"), or drops its client's packets ("drop"). */
   decided?: "allow" | "drop";
-  /** Null-route client -> server of this 4-tuple for `seconds`, renewed by every matching packet (WOOT 2021). */
+  /** Null-route client -> server for `seconds` (the rule's key: 4-tuple or 3-tuple; renewed by every matching packet or not: the verdict's residual). */
   residual?: number;
   /** Packets to inject (RSTs towards either end). */
   inject?: Buffer[];

@@ -172,7 +172,12 @@ export class BoxDatapath {
     // (no set to update). Copies cannot carry marks: their flows go into the set.
     if (v.decided === "allow" && !v.mark && !marks) this.nft!.later(`add element inet chokepoint allow4 { ${c2s}, ${s2c} }`);
     if (v.decided === "drop") this.nft!.later(`add element inet chokepoint drop4 { ${c2s} }`);
-    if (v.residual) this.nft!.cmd(`add element inet chokepoint resid4 { ${c2s} timeout ${v.residual}s }`);
+    if (v.residual) {
+      const r = v.judged?.verdict.residual;
+      const three = r?.key === "3-tuple";
+      const set = `resid${three ? "3" : "4"}${r?.renew === false ? "n" : ""}`;
+      this.nft!.cmd(`add element inet chokepoint ${set} { ${three ? `${p.src} . ${p.dst} . ${p.dport}` : c2s} timeout ${v.residual}s }`);
+    }
     for (const packet of v.inject ?? []) this.raw!.send(packet);
   }
 
@@ -185,7 +190,7 @@ export class BoxDatapath {
 
   /** Clears the box's residual null routes (a seek or reset): kernel state, like the interceptor's table. */
   clearResidual(): void {
-    this.nft?.cmd("flush set inet chokepoint resid4");
+    this.nft?.cmd(["resid4", "resid4n", "resid3", "resid3n"].map((s) => `flush set inet chokepoint ${s}`).join("\n"));
   }
 
   async stop(): Promise<void> {

@@ -119,10 +119,15 @@ export function onPathRuleset(p: Plan, residualSeconds = 120): string {
   const world = [...WORLD_PREFIXES.filter((x) => !x.includes(":")), SERVICE_PREFIX, ...p.pins.filter((x) => !x.includes(":"))];
   const tuple = "ipv4_addr . ipv4_addr . inet_service . inet_service";
   const key = "ip saddr . ip daddr . tcp sport . tcp dport";
+  const tuple3 = "ipv4_addr . ipv4_addr . inet_service";
+  const key3 = "ip saddr . ip daddr . tcp dport";
   return `table inet chokepoint {
   set allow4 { type ${tuple}; flags timeout; timeout 10m; }
   set drop4 { type ${tuple}; flags timeout; timeout 10m; }
   set resid4 { type ${tuple}; flags dynamic, timeout; timeout ${residualSeconds}s; }
+  set resid4n { type ${tuple}; flags timeout; timeout ${residualSeconds}s; }
+  set resid3 { type ${tuple3}; flags dynamic, timeout; timeout ${residualSeconds}s; }
+  set resid3n { type ${tuple3}; flags timeout; timeout ${residualSeconds}s; }
   set mitm4 { type ${tuple}; flags timeout; timeout 10m; }
   chain box_pre {
     type filter hook prerouting priority -310; policy accept;
@@ -130,7 +135,12 @@ export function onPathRuleset(p: Plan, residualSeconds = 120): string {
     # local delivery), the orphaned server's never reach the client.
     ip protocol tcp ${key} @mitm4 meta mark set mark or 0x1 accept
     ip protocol tcp ip daddr . ip saddr . tcp dport . tcp sport @mitm4 drop
+    # Residual null routes (the rule's key: 4-tuple, or 3-tuple: any client port; renewed by
+    # every matching packet, or not).
     ip protocol tcp ${key} @resid4 update @resid4 { ${key} } counter drop
+    ip protocol tcp ${key} @resid4n counter drop
+    ip protocol tcp ${key3} @resid3 update @resid3 { ${key3} } counter drop
+    ip protocol tcp ${key3} @resid3n counter drop
     ip protocol tcp ${key} @drop4 counter drop
   }
   chain box_queue {

@@ -29,6 +29,7 @@ dpi:
 rules:
   - { id: blocked, match: { sni: blocked.example }, action: drop, residual: { seconds: 8, key: 4-tuple, renew: true } }
   - { id: reset, match: { sni: reset.example }, action: rst }
+  - { id: blocked3, match: { sni: blocked3.example }, action: drop, residual: { seconds: 8, key: 3-tuple, renew: true } }
   - { id: intercepted, match: { sni: mitm.example }, action: mitm }
   - { id: page, match: { host: page.example }, action: { blockpage: { status: 408, reason: "Request Time-out", body: "held by the box" } } }
   - { id: slow, match: { sni: slow.example }, action: { throttle: { rate: 256kbit } } }
@@ -89,6 +90,13 @@ describe.skipIf(!!why)("the on-path datapath (root)", () => {
         `/usr/bin/python3 ${PY} ${world("blocked.example")} 41500 resid:8 ${hello("blocked.example")}`], { timeoutMs: 40_000 });
       // trigger; a SYN within 8 s; one from another port; one past 8 s from the trigger but within 8 s of the last; one 8 s after that.
       expect(out.stdout.trim()).toBe("silence no-answer reached no-answer reached");
+    }, 60_000);
+
+    it("null-routes the 3-tuple (any client port) when the rule's key says so", async () => {
+      const out = await run("ip", ["netns", "exec", l.s.namespaceOf("net-a"), "sh", "-c",
+        `/usr/bin/python3 ${PY} ${world("blocked3.example")} 41600 resid:8 ${hello("blocked3.example")}`], { timeoutMs: 40_000 });
+      // As above, but the SYN from another port is held too (and renews the route).
+      expect(out.stdout.trim()).toBe("silence no-answer no-answer no-answer reached");
     }, 60_000);
 
     it("is fooled by an insertion packet with a bad checksum, by a TTL-limited decoy, and by a split ClientHello", async () => {
