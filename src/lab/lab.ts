@@ -39,6 +39,7 @@ import { isLoopback } from "../util/address.js";
 import type { Endpoints, LabOptions } from "./options.js";
 import { anyAddress, gatewayPart, interceptorPart, onPathPart, originPart, proxiesPart, relayPart, resolverPart, smsPart, transparentPart, type Site } from "./parts.js";
 import { DEFAULT_BOX } from "../profile/box-model.js";
+import type { BoxDatapath } from "../box/datapath.js";
 
 export { toInstant };
 
@@ -94,7 +95,12 @@ export interface Lab {
   stop(): Promise<void>;
 }
 
+/** The on-path box's counters (BoxDatapath.stats): packets, copies, judgements, fail-opens, takeovers, injections. */
+export type BoxStatus = BoxDatapath["stats"];
+
 export interface LabStatus {
+  /** Transparent mode on the on-path datapath: the box's counters. */
+  box?: BoxStatus;
   profiles: { id: string; title: string; variant?: string; variants: string[]; period: { start: string; end?: string }; timezone: string }[];
   labTime: string;
   clock: { mode: string; speed: number; paused: boolean };
@@ -219,13 +225,15 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       ...(opts.seedDirs ? { seedDirs: opts.seedDirs } : {}),
     }),
   });
+  // The on-path datapath's box (transparent mode): its counters are part of the status.
+  const boxPart = plan?.datapath === "onpath" ? onPathPart(site, profiles.find((p) => p.dpi.box)?.dpi.box ?? DEFAULT_BOX, interceptor) : undefined;
   const services: LabService[] = [
     ...(gateway ? [gatewayPart(plan!)] : []),
     ...(origin ? [originPart(site, origin, plan && !gateway ? "world-namespace" : "loopback")] : []),
     resolverService,
     interceptorPart(interceptor),
     proxiesPart(site, interceptor, upstream, proxyStats),
-    ...(plan ? [plan.datapath === "onpath" ? onPathPart(site, profiles.find((p) => p.dpi.box)?.dpi.box ?? DEFAULT_BOX, interceptor) : transparentPart(site, interceptor, proxyStats.transparent)] : []),
+    ...(plan ? [boxPart ?? transparentPart(site, interceptor, proxyStats.transparent)] : []),
     relayPart(site, relay, relayListener),
     smsPart(site, smsGateway),
   ];
@@ -235,7 +243,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     events.close();
     throw err;
   }
-  return controller({ opts, ctx, site, services, profiles, seeds, network, world, pki, resolver, interceptor, relay, smsGateway, proxyStats, origin, workers: () => resolverService.workers() });
+  return controller({ opts, ctx, site, services, profiles, seeds, network, world, pki, resolver, interceptor, relay, smsGateway, proxyStats, origin, workers: () => resolverService.workers(), box: () => boxPart?.datapath()?.stats });
 }
 
 /** Where the user's own servers sit in the lab world: 198.18.125.10 and up (outside the ranges transparent mode uses). */
@@ -274,6 +282,8 @@ interface Assembly {
   world: World; pki: Pki; resolver: Resolver; interceptor: Interceptor; relay: Relay; smsGateway: SmsGateway;
   proxyStats: { http: EntryStats; socks: EntryStats; transparent: EntryStats }; origin: OriginProcess | undefined;
   workers: () => ResolverWorkers | undefined;
+  /** The on-path box's counters (transparent mode on the on-path datapath). */
+  box: () => BoxStatus | undefined;
 }
 
 /** The running lab: what the library API, the CLI and the control API steer. */
@@ -333,6 +343,7 @@ function controller(a: Assembly): Lab {
         network, networks: [...site.networks],
         counters: events.counters, total: events.total,
         endpoints: site.endpoints,
+        ...(a.box() ? { box: a.box()! } : {}),
       };
     },
     seek(at) {

@@ -127,6 +127,13 @@ describe.skipIf(!!why)("the on-path datapath (root)", () => {
       expect(decisions).toHaveLength(1);
       expect(decisions[0]).toMatch(/"component":"box"/);
       expect(readFileSync(l.events, "utf8")).not.toMatch(/takeover-failed/);
+      // The box's counters in the lab's status (the control API, inside the censor namespace).
+      const control = (l.s.ready.endpoints as { control: { port: number } }).control;
+      const status = JSON.parse((await run("ip", ["netns", "exec", "chokepoint-censor", "curl", "-s", `http://127.0.0.1:${control.port}/v1/status`])).stdout) as { box: { takenOver: number; takeoverFailed: number; copies: number; box: { judged: number } } };
+      expect(status.box.takenOver).toBeGreaterThanOrEqual(1);
+      expect(status.box).toMatchObject({ takeoverFailed: 0 });
+      expect(status.box.copies).toBeGreaterThan(0);
+      expect(status.box.box.judged).toBeGreaterThanOrEqual(2);
     }, 60_000);
 
     it("answers an HTTP request with the block page from the middle, and throttles by SNI", async () => {
