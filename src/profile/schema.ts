@@ -155,6 +155,8 @@ export const OBSERVATIONS = [
   "dns", "tcp_ip", "http-failure", "http-diff", "false",
   "tls-timeout", "tls-reset", "mitm", "throttled", "service-unavailable", "residual", "blockpage",
 ] as const;
+/** What a correct probe concludes (profiles' expect rows, `chokepoint expect`). */
+export type Observed = (typeof OBSERVATIONS)[number];
 export const ExpectSchema = z.strictObject({
   target: z.string().min(1).describe("an http(s) URL, service:NAME, tor://HOST:PORT or obfs4://HOST:PORT"),
   observe: z.enum(OBSERVATIONS).describe("what a correct probe concludes: OONI's blocking (dns, tcp_ip, http-failure, http-diff, false) or the lab's own"),

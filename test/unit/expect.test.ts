@@ -1,0 +1,103 @@
+// Expected verdicts computed from the policy (no traffic): table-driven for each stage and
+// enactment, and against every shipped profile's expect rows (which conformance measures
+// with real traffic), so the two cannot drift apart.
+import { describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { scanProfiles } from "../../src/profile/catalog.js";
+import { loadProfile } from "../../src/profile/load.js";
+import { compilePolicy } from "../../src/policy/engine.js";
+import { buildWorld } from "../../src/world/build.js";
+import { agrees, expectedVerdict, webTarget } from "../../src/probe/expect.js";
+import type { Profile } from "../../src/profile/model.js";
+import { writeFiles } from "../helpers/profiles.js";
+
+const PROFILE = `
+id: expect-test
+title: every stage
+country: ZZ
+timezone: UTC
+period: { start: "2000-01-01" }
+networks: [net-a, net-b]
+rules:
+  - { id: nx, match: { domain: nx.example }, action: nxdomain }
+  - { id: quiet-dns, match: { domain: quiet.example }, action: drop }
+  - { id: refused-ip, match: { ip: 198.18.97.0/24 }, action: rst }
+  - { id: sni-drop, match: { sni: silent.example }, action: drop, residual: { seconds: 120, key: 4-tuple } }
+  - { id: sni-rst, match: { sni: reset.example }, action: rst }
+  - { id: intercepted, match: { sni: mitm.example }, action: { mitm: { ca: qaznet } } }
+  - { id: slow, match: { sni: slow.example }, action: { throttle: { rate: 64kbit } } }
+  - { id: page, match: { host: page.example }, action: { blockpage: { status: 403, body: blocked } } }
+  - { id: only-b, match: { domain: b-only.example }, networks: [net-b], action: nxdomain }
+world:
+  hosts:
+    "refused.example": ["198.18.97.1"]
+`;
+
+function setup(text = PROFILE): { profile: Profile; verdict: (target: string, network?: string) => ReturnType<typeof expectedVerdict> } {
+  const dir = writeFiles({ "p.yaml": text });
+  const profile = loadProfile(join(dir, "p.yaml")).profile!;
+  const at = Date.parse("2001-01-01T00:00:00Z");
+  const policy = compilePolicy([profile], { labStart: at });
+  const world = buildWorld([profile], { mode: "lab" });
+  return { profile, verdict: (target, network = "net-a") => expectedVerdict(policy, world, target, network, at) };
+}
+
+describe("expected verdicts, stage by stage", () => {
+  const { verdict } = setup();
+  it.each([
+    ["https://open.example/", { stage: "tls", blocking: false, accessible: true, observe: "false" }],
+    ["http://open.example/", { stage: "http", blocking: false, observe: "false" }],
+    ["nx.example", { stage: "dns", blocking: "dns", failure: "dns_nxdomain_error", observe: "dns", rule: "nx" }],
+    ["https://quiet.example/", { stage: "dns", blocking: "dns", failure: "generic_timeout_error" }],
+    ["https://refused.example/", { stage: "connect", blocking: "tcp_ip", failure: "connection_refused", observe: "tcp_ip" }],
+    ["https://silent.example/", { stage: "tls", blocking: "http-failure", failure: "generic_timeout_error", observe: "tls-timeout", residual: { seconds: 120, key: "4-tuple" } }],
+    ["https://reset.example/", { stage: "tls", blocking: "http-failure", failure: "connection_reset", observe: "tls-reset" }],
+    ["https://mitm.example/", { stage: "tls", blocking: "http-failure", failure: "ssl_unknown_authority", observe: "mitm" }],
+    ["https://slow.example/", { stage: "tls", blocking: false, accessible: true, observe: "throttled" }],
+    ["http://page.example/some/path", { stage: "http", blocking: "http-diff", observe: "blockpage" }],
+    ["https://page.example/", { stage: "tls", blocking: false }], // a Host rule: nothing to read in a ClientHello
+  ])("%s", (target, want) => {
+    expect(verdict(target)).toMatchObject(want);
+  });
+
+  it("per network, and with the rule that decided", () => {
+    expect(verdict("https://b-only.example/", "net-a")).toMatchObject({ blocking: false });
+    expect(verdict("https://b-only.example/", "net-b")).toMatchObject({ blocking: "dns", rule: "only-b", profile: "expect-test" });
+  });
+
+  it("says clearly what it does not measure", () => {
+    expect(() => webTarget("service:whatsapp")).toThrow(/messaging services and Tor bridges are not web targets/);
+    expect(() => webTarget("ftp://x.example/")).toThrow(/only http and https URLs \(got ftp\)/);
+    expect(webTarget("Example.KZ")).toMatchObject({ host: "example.kz", port: 443, tls: true });
+  });
+});
+
+describe("every shipped profile's expect rows, computed without traffic", () => {
+  const rows: string[] = [];
+  let web = 0;
+  for (const s of scanProfiles().filter((p) => p.kind === "regime")) {
+    const base = loadProfile(s.file).profile!;
+    for (const variant of [...new Set(base.expect.map((e) => e.variant))]) {
+      const profile = variant ? loadProfile(s.file, { variant }).profile! : base;
+      const mine = profile.expect.filter((x) => x.variant === variant);
+      const start = profile.period.start + 12 * 3_600_000;
+      const instant = (e: (typeof mine)[number]): number => e.at ?? (profile.period.end !== undefined && start >= profile.period.end ? profile.period.start : start);
+      // As conformance runs them: one lab per variant, started at its first row's instant (relative windows count from there).
+      const policy = compilePolicy([profile], { labStart: instant(mine[0]!) });
+      for (const e of mine) {
+        if (/^(service|tor|obfs4):/.test(e.target)) continue;
+        const at = instant(e);
+        const world = buildWorld([profile], { mode: "lab" });
+        for (const network of e.networks ?? [profile.networks[0]!]) {
+          web++;
+          const v = expectedVerdict(policy, world, e.target, network, at);
+          if (!agrees(e.observe, v)) rows.push(`${s.id}${variant ? `/${variant}` : ""} ${e.target} on ${network}: expected ${e.observe}, computed ${v.observe} (${v.blocking}, ${v.stage}, rule ${v.rule ?? "-"})`);
+        }
+      }
+    }
+  }
+  it(`agree with what the profiles say (${web} web rows)`, () => {
+    expect(web).toBeGreaterThan(40);
+    expect(rows).toEqual([]);
+  });
+});
