@@ -8,6 +8,9 @@ import { loadProfile } from "../../src/profile/load.js";
 import { compilePolicy } from "../../src/policy/engine.js";
 import { buildWorld } from "../../src/world/build.js";
 import { agrees, expectedVerdict, webTarget } from "../../src/probe/expect.js";
+import { verdictsDoc } from "../../src/probe/verdicts.js";
+import { readFileSync } from "node:fs";
+import { ROOT } from "../helpers/cli.js";
 import type { Profile } from "../../src/profile/model.js";
 import { writeFiles } from "../helpers/profiles.js";
 
@@ -99,5 +102,11 @@ describe("every shipped profile's expect rows, computed without traffic", () => 
   it(`agree with what the profiles say (${web} web rows)`, () => {
     expect(web).toBeGreaterThan(40);
     expect(rows).toEqual([]);
+  });
+});
+
+describe("docs/VERDICTS.md", () => {
+  it("is the table as the code has it (npm run docs writes it)", () => {
+    expect(readFileSync(join(ROOT, "docs", "VERDICTS.md"), "utf8")).toBe(verdictsDoc());
   });
 });
