@@ -9,6 +9,7 @@ import { compilePolicy } from "../../src/policy/engine.js";
 import { buildWorld } from "../../src/world/build.js";
 import { agrees, expectedVerdict, webTarget } from "../../src/probe/expect.js";
 import { verdictsDoc } from "../../src/probe/verdicts.js";
+import { groundTruth, score, type LoggedEvent } from "../../src/probe/score.js";
 import { readFileSync } from "node:fs";
 import { ROOT } from "../helpers/cli.js";
 import type { Profile } from "../../src/profile/model.js";
@@ -108,5 +109,31 @@ describe("every shipped profile's expect rows, computed without traffic", () => 
 describe("docs/VERDICTS.md", () => {
   it("is the table as the code has it (npm run docs writes it)", () => {
     expect(readFileSync(join(ROOT, "docs", "VERDICTS.md"), "utf8")).toBe(verdictsDoc());
+  });
+});
+
+describe("ground truth from the event log, stage by stage (no traffic)", () => {
+  const ev = (t: number, component: string, action: string, observation: Record<string, unknown>, detail: Record<string, unknown> = {}): LoggedEvent =>
+    ({ ts: new Date(Date.UTC(2026, 0, 1, 0, 0, t)).toISOString(), component, action, network: "net-a", observation, detail });
+  it.each([
+    ["an NXDOMAIN", [ev(1, "resolver", "nxdomain", { name: "x.example" })], "dns"],
+    ["a kernel drop of the SYN", [ev(1, "resolver", "allow", { name: "x.example" }, { answers: [{ address: "198.19.1.1" }] }), ev(2, "interceptor", "drop", { ip: "198.19.1.1" }, { enforcedBy: "kernel" })], "tcp_ip"],
+    ["a block page", [ev(1, "interceptor", "blockpage", { host: "x.example", protocol: "http" }, { stage: "payload" })], "http-diff"],
+    ["the box dropping a ClientHello", [ev(1, "box", "drop", { sni: "x.example", protocol: "tls" }, { stage: "packet" })], "http-failure"],
+    ["a throttle", [ev(1, "interceptor", "throttle", { sni: "x.example", protocol: "tls" }, { stage: "payload" })], "false"],
+    ["an allowed flow, then a residual hit on a retry", [ev(1, "interceptor", "allow", { sni: "x.example", protocol: "tls" }, { stage: "payload" }), ev(3, "interceptor", "drop", { sni: "x.example" }, { residual: true })], "tcp_ip"],
+  ] as const)("%s", (_what, events, truth) => {
+    expect(groundTruth([...events])?.truth).toBe(truth);
+  });
+  it("no decisions: no ground truth; only the lab's own events: none either", () => {
+    expect(groundTruth([])).toBeUndefined();
+    expect(groundTruth([ev(1, "lab", "allow", {}, { box: "takeover-failed" })])).toBeUndefined();
+  });
+  it("pairs a measurement with its target's decisions on its network, in its span", () => {
+    const events = [ev(1, "resolver", "allow", { name: "x.example" }, { answers: [{ address: "198.19.1.1" }] }), ev(2, "interceptor", "drop", { ip: "198.19.1.1", port: 443, sni: "x.example", protocol: "tls" }, { stage: "payload" }), ev(2, "interceptor", "drop", { sni: "y.example", protocol: "tls" }, { stage: "payload" })];
+    const at = Date.UTC(2026, 0, 1, 0, 0, 0);
+    const m = (target: string, network?: string, start = at) => ({ target, start, verdict: "http-failure" as const, source: "t", ...(network ? { network } : {}) });
+    const s = score([m("https://x.example/", "net-a"), m("https://x.example/", "net-b"), m("https://x.example/", "net-a", at + 3_600_000), m("https://z.example/")], events);
+    expect(s.rows.map((r) => r.result)).toEqual(["right", "unknown", "unknown", "unknown"]);
   });
 });
