@@ -83,6 +83,7 @@ export class EventLog {
       network: input.network,
       client: input.client,
       flow: input.flow,
+      tag: input.tag,
       observation: input.observation,
       action: input.action,
       rule: input.rule,

@@ -11,6 +11,8 @@ export interface LabEvent {
   network?: string;
   client?: string;
   flow?: string;
+  /** A probe's measurement id for this flow (the proxy username's "+TAG"): `chokepoint score` pairs by it. */
+  tag?: string;
   observation?: Record<string, unknown>;
   action: string;
   rule?: string;

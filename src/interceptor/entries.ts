@@ -62,16 +62,27 @@ function readUntil(s: Socket, done: (buf: Buffer) => boolean, timeoutMs: number,
   });
 }
 
-function networkFromBasic(header: string | undefined, opts: EntryOptions): string | null | undefined {
-  if (!header) return opts.password === undefined ? undefined : null;
+/** A proxy username: a network, optionally "+TAG" (a probe's measurement id, carried by the flow's events); null when the tag is malformed. */
+export function splitUser(user: string): { user: string; tag?: string } | null {
+  const plus = user.indexOf("+");
+  if (plus < 0) return { user };
+  const tag = user.slice(plus + 1);
+  return /^[A-Za-z0-9._:-]{1,64}$/.test(tag) ? { user: user.slice(0, plus), tag } : null;
+}
+
+/** The network (and tag) an HTTP proxy's Basic credentials name; {} without any (no password set); null when refused. */
+function networkFromBasic(header: string | undefined, opts: EntryOptions): { network?: string; tag?: string } | null {
+  if (!header) return opts.password === undefined ? {} : null;
   const m = /^Basic\s+(\S+)/i.exec(header);
   if (!m) return null;
   const text = Buffer.from(m[1]!, "base64").toString("utf8");
   const colon = text.indexOf(":");
-  const user = colon < 0 ? text : text.slice(0, colon);
+  const split = splitUser(colon < 0 ? text : text.slice(0, colon));
+  if (!split) return null;
+  const { user, tag } = split;
   if (opts.password !== undefined && !samePassword(colon < 0 ? "" : text.slice(colon + 1), opts.password)) return null;
-  if (opts.password !== undefined && user === "") return opts.network;
-  return opts.networks.has(user) ? user : null;
+  if (opts.password !== undefined && user === "") return { network: opts.network, ...(tag ? { tag } : {}) };
+  return opts.networks.has(user) ? { network: user, ...(tag ? { tag } : {}) } : null;
 }
 
 function samePassword(given: string, expected: string): boolean {
@@ -96,13 +107,14 @@ export function httpProxyServer(interceptor: Interceptor, upstream: Upstream, op
     }
     const headText = head.toString("latin1", 0, parsed.headerEnd);
     const auth = /\r\nProxy-Authorization:\s*([^\r\n]*)/i.exec(headText)?.[1];
-    const network = networkFromBasic(auth, opts);
-    if (network === null) {
+    const who = networkFromBasic(auth, opts);
+    if (who === null) {
       stats.authFailures++;
       s.end(`HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="network (one of: ${[...opts.networks].join(", ")})"\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    const net = network ?? opts.network;
+    const net = who.network ?? opts.network;
+    const tag = who.tag ? { tag: who.tag } : {};
     if (parsed.method === "CONNECT") {
       const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(parsed.target);
       if (!m || Number(m[2]) > 65535) { stats.badRequests++; s.end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"); return; }
@@ -110,7 +122,7 @@ export function httpProxyServer(interceptor: Interceptor, upstream: Upstream, op
       if (!dst) { s.end("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nX-Chokepoint: no such host\r\n\r\n"); return; }
       const rest = head.subarray(parsed.headerEnd);
       await interceptor.intercept(s, dst, net, {
-        entry: "http-proxy",
+        entry: "http-proxy", ...tag,
         ...(rest.length ? { initial: rest } : {}),
         hooks: {
           established: () => s.write("HTTP/1.1 200 Connection Established\r\n\r\n"),
@@ -134,7 +146,7 @@ export function httpProxyServer(interceptor: Interceptor, upstream: Upstream, op
     const lines = headText.split("\r\n").slice(1).filter((l) => l && !/^proxy-(authorization|connection):/i.test(l));
     const rewritten = Buffer.concat([Buffer.from(`${parsed.method} ${url.pathname}${url.search} ${parsed.version}\r\n${lines.join("\r\n")}\r\n\r\n`, "latin1"), head.subarray(parsed.headerEnd)]);
     await interceptor.intercept(s, dst, net, {
-      entry: "http-proxy",
+      entry: "http-proxy", ...tag,
       initial: rewritten,
       hooks: {
         established: () => undefined,
@@ -159,12 +171,15 @@ export function socksServer(interceptor: Interceptor, upstream: Upstream, opts: 
     const methods = [...greet.subarray(2, 2 + greet[1]!)];
     let rest = greet.subarray(2 + greet[1]!);
     let network = opts.network;
+    let tag: string | undefined;
     if (methods.includes(2)) {
       s.write(Buffer.from([5, 2]));
       s.resume();
       const auth = rest.length ? rest : await readUntil(s, (b) => b.length >= 2 && b.length >= 3 + b[1]! && b.length >= 3 + b[1]! + b[2 + b[1]!]!, limit, () => stats.headTimeouts++);
       if (!auth || auth[0] !== 1) { stats.badRequests++; s.destroy(); return; }
-      const user = auth.toString("utf8", 2, 2 + auth[1]!);
+      const split = splitUser(auth.toString("utf8", 2, 2 + auth[1]!));
+      const user = split?.user ?? "\u0000";
+      if (split?.tag) tag = split.tag;
       const pass = auth.toString("utf8", 3 + auth[1]!, 3 + auth[1]! + auth[2 + auth[1]!]!);
       rest = auth.subarray(3 + auth[1]! + auth[2 + auth[1]!]!);
       const known = opts.networks.has(user) || (opts.password !== undefined && user === "");
@@ -193,7 +208,7 @@ export function socksServer(interceptor: Interceptor, upstream: Upstream, opts: 
     if (!dst) { s.end(reply(4)); return; } // host unreachable: no such name in the world
     const after = req.subarray(off + 2);
     await interceptor.intercept(s, dst, network, {
-      entry: "socks",
+      entry: "socks", ...(tag ? { tag } : {}),
       ...(after.length ? { initial: after } : {}),
       hooks: {
         established: () => s.write(reply(0)),

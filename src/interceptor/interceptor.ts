@@ -75,6 +75,8 @@ interface Flow {
   service: string | undefined;
   base: Observation;
   up?: Socket | undefined;
+  /** The probe's measurement id (the proxy username's "+TAG"), carried by every event of the flow. */
+  tag?: string;
 }
 
 /** The first chunk `s` receives (empty after `ms`), leaving the socket paused. */
@@ -119,7 +121,7 @@ export class Interceptor implements FlowCarrier {
    * Judges and carries one client connection to `dst`. `initial`: bytes the entry point has
    * already read from the client (a rewritten HTTP request head).
    */
-  async intercept(socket: Socket, dst: Destination, network: string, opts: { entry: EntryKind; hooks?: EntryHooks; initial?: Buffer }): Promise<void> {
+  async intercept(socket: Socket, dst: Destination, network: string, opts: { entry: EntryKind; hooks?: EntryHooks; initial?: Buffer; tag?: string }): Promise<void> {
     const f = this.begin(socket, dst, network, opts);
     if (this.residualStage(f) || this.connectStage(f)) return;
     if (!(await this.upstreamStage(f))) return;
@@ -144,13 +146,13 @@ export class Interceptor implements FlowCarrier {
     this.enact(f, verdict.action, first, classify(first, true));
   }
 
-  private begin(socket: Socket, dst: Destination, network: string, opts: { entry: EntryKind; hooks?: EntryHooks; initial?: Buffer }): Flow {
+  private begin(socket: Socket, dst: Destination, network: string, opts: { entry: EntryKind; hooks?: EntryHooks; initial?: Buffer; tag?: string }): Flow {
     this.stats.flows++;
     socket.on("error", () => socket.destroy());
     const service = this.upstream.serviceOf(dst);
     const id = `tcp:${process.pid}:${++this.seq}`;
     return {
-      socket, dst, network, id, entry: opts.entry, initial: opts.initial, service,
+      socket, dst, network, id, entry: opts.entry, initial: opts.initial, service, ...(opts.tag ? { tag: opts.tag } : {}),
       client: { ip: unmap(socket.remoteAddress), port: socket.remotePort ?? 0 },
       hooks: opts.hooks ?? { established: () => undefined, refused: (how) => { if (how === "rst") socket.resetAndDestroy(); } },
       // A messaging service's endpoint (world data): `service` rules judge the flow here, at the network level.
@@ -161,7 +163,7 @@ export class Interceptor implements FlowCarrier {
   /** The event fields of a decision on this flow (built only when someone reads events). */
   private fields(f: Flow, observation: Record<string, unknown>, detail: Record<string, unknown>): () => EventFields {
     return () => ({
-      component: "interceptor", client: `${f.client.ip}:${f.client.port}`, flow: f.id,
+      component: "interceptor", client: `${f.client.ip}:${f.client.port}`, flow: f.id, ...(f.tag ? { tag: f.tag } : {}),
       observation: { ...(f.dst.host ? { host: f.dst.host } : {}), ...observation, entry: f.entry }, detail,
     });
   }

@@ -20,6 +20,8 @@ export interface Measurement {
   runtimeMs?: number;
   network?: string;
   verdict: BlockingClass;
+  /** The measurement id its flows were tagged with (proxy username "NETWORK+TAG"): events are paired by it. */
+  tag?: string;
   /** Where it came from (file:line), for the report. */
   source: string;
 }
@@ -27,6 +29,7 @@ export interface Measurement {
 /** An event of the log, as far as scoring reads it. */
 export interface LoggedEvent {
   ts: string;
+  tag?: string;
   component: string;
   network?: string;
   action: string;
@@ -91,16 +94,18 @@ function toMeasurement(o: Record<string, unknown>, where: string, network?: stri
   if (keys && "input" in o) {
     const annotations = (o.annotations ?? {}) as Record<string, unknown>;
     const net = (annotations.chokepoint_network as string | undefined) ?? network;
+    const tag = annotations.chokepoint_tag as string | undefined;
     if (!("blocking" in keys)) throw new Error(`${where}: an OONI measurement without test_keys.blocking (scoring reads web_connectivity)`);
     return {
       target: String(o.input), start: parseTime(o.measurement_start_time, where),
       ...(typeof o.test_runtime === "number" ? { runtimeMs: o.test_runtime * 1000 } : {}),
-      ...(net ? { network: net } : {}), verdict: toBlockingClass(keys.blocking, where), source: where,
+      ...(net ? { network: net } : {}), ...(tag ? { tag } : {}), verdict: toBlockingClass(keys.blocking, where), source: where,
     };
   }
   if (typeof o.target !== "string") throw new Error(`${where}: neither an OONI measurement (input, test_keys) nor {target, time, network?, verdict}`);
   const net = (o.network as string | undefined) ?? network;
-  return { target: o.target, start: parseTime(o.time, where), ...(net ? { network: net } : {}), verdict: toBlockingClass(o.verdict, where), source: where };
+  const tag = typeof o.tag === "string" && o.tag ? o.tag : undefined;
+  return { target: o.target, start: parseTime(o.time, where), ...(net ? { network: net } : {}), ...(tag ? { tag } : {}), verdict: toBlockingClass(o.verdict, where), source: where };
 }
 
 /** Measurements from a file: JSON (one measurement or an array), JSON Lines, or CSV with a header (target,time,network,verdict). */
@@ -204,6 +209,12 @@ export function groundTruth(events: LoggedEvent[]): { truth: BlockingClass; reas
 
 /** The events about a measurement's target on its network in its time span. */
 function eventsFor(m: Measurement, events: LoggedEvent[], windowMs: number): LoggedEvent[] {
+  // A tagged measurement: its own flows' events, whenever they came (the resolver's are untagged: DNS by the same name in the span).
+  if (m.tag) {
+    const mine = events.filter((e) => e.tag === m.tag);
+    const { tag: _tag, ...untagged } = m;
+    if (mine.length) return [...eventsFor(untagged, events.filter((e) => e.component === "resolver"), windowMs), ...mine];
+  }
   let host: string;
   try {
     host = webTarget(m.target).host;

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { startLab, type Lab } from "../../src/index.js";
 import { labCaName, measureUrl } from "../../src/conformance/measure.js";
 import { cli } from "../helpers/cli.js";
+import { run } from "../helpers/tools.js";
 import { tempDir } from "../helpers/profiles.js";
 import { readEvents, score } from "../../src/probe/score.js";
 import { readMeasurements } from "../../src/probe/score.js";
@@ -31,6 +32,8 @@ beforeAll(async () => {
     const m = await measureUrl({ lab, network: NET, labCaName: labCaName(lab), throughput: false }, new URL(target));
     measured.push({ target, time, verdict: m.observed });
   }
+  // A probe that tags its flows: the SOCKS username "NETWORK+TAG".
+  await run("curl", ["-s", "-m", "3", "-k", "-o", "/dev/null", "--proxy", `socks5h://${NET}+m-42:x@127.0.0.1:${lab.endpoints.socks!.port}`, "https://www.change.org/"]);
   await lab.stop(); // flushes the event log
 }, 60_000);
 
@@ -65,6 +68,17 @@ describe("chokepoint score", () => {
     expect(r.stdout).toMatch(/4 measurements: 2 right, 2 wrong, 0 without ground truth/);
     expect(r.stdout).toMatch(/wrong\s+https:\/\/meduza\.io\/ on kazakhtelecom-megaline .*said false, truth http-failure/);
     expect(r.stderr).toMatch(/threshold missed: recall 66\.7% < 90\.0%; false positives 100\.0% > 10\.0%/);
+  });
+
+  it("pairs by tag: every event of a tagged flow carries it, and a tagged measurement is scored by its own flows", () => {
+    const tagged = readEvents(events).events.filter((e) => e.tag === "m-42");
+    expect(tagged.length).toBeGreaterThanOrEqual(1);
+    expect(tagged[0]).toMatchObject({ component: "interceptor", action: "drop", observation: { sni: "www.change.org" } });
+    const file = join(dir, "tagged.jsonl");
+    // The time is off by an hour (a probe with a bad clock): the tag still pairs it.
+    writeFileSync(file, JSON.stringify({ target: "https://www.change.org/", time: new Date(Date.now() - 3_600_000).toISOString(), network: NET, verdict: "tls-timeout", tag: "m-42" }));
+    expect(score(readMeasurements(file), readEvents(events).events)).toMatchObject({ right: 1, unknown: 0 });
+    expect(cli(["score", "--events", events, file]).stdout).toMatch(/right\s+https:\/\/www\.change\.org\//);
   });
 
   it("no ground truth outside the measurement's span or on another network; clear errors for bad input", () => {

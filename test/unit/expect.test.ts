@@ -137,3 +137,14 @@ describe("ground truth from the event log, stage by stage (no traffic)", () => {
     expect(s.rows.map((r) => r.result)).toEqual(["right", "unknown", "unknown", "unknown"]);
   });
 });
+
+describe("tagging a measurement through the proxy username", () => {
+  it("NETWORK+TAG: the tag is a measurement id of 1-64 safe characters", async () => {
+    const { splitUser } = await import("../../src/interceptor/entries.js");
+    expect(splitUser("kazakhtelecom-megaline")).toEqual({ user: "kazakhtelecom-megaline" });
+    expect(splitUser("kazakhtelecom-megaline+20240514T150000Z_abc:1")).toEqual({ user: "kazakhtelecom-megaline", tag: "20240514T150000Z_abc:1" });
+    expect(splitUser("net+")).toBeNull();
+    expect(splitUser("net+has space")).toBeNull();
+    expect(splitUser(`net+${"x".repeat(65)}`)).toBeNull();
+  });
+});
