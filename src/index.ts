@@ -19,3 +19,7 @@ export { parseClientHello, type ClientHello } from "./dpi/clienthello.js";
 export { Relay, type RelayStats, type Session, type SubmitResult } from "./relay/relay.js";
 export { RelayClient, RelayError, connectThroughSocks, type RelayClientOptions } from "./relay/client.js";
 export { SERVICES as RELAY_SERVICES, MAX_FRAME, MAX_TEXT, type RelayFrame, type ClientFrame, type Service } from "./relay/protocol.js";
+// For probe authors: expected verdicts from the policy, and scoring results against the event log.
+export { expectedVerdict, agrees, webTarget, type ExpectedVerdict } from "./probe/expect.js";
+export { score, groundTruth, readEvents, readMeasurements, toBlockingClass, type Measurement, type Score, type ScoredRow, type LoggedEvent, type BlockingClass } from "./probe/score.js";
+export { AT_DNS, AT_CONNECT, AT_TLS, AT_HTTP, type Conclusion, type OoniBlocking } from "./probe/verdicts.js";
