@@ -17,7 +17,7 @@ async function myProbe(lab: Lab, url: string, tag: string): Promise<Measurement>
   const start = Date.now();
   let verdict: Measurement["verdict"] = "false";
   try {
-    await promisify(execFile)("curl", ["-s", "-o", "/dev/null", "-m", "4", "-k", "--proxy", `socks5h://${NETWORK}+${tag}:x@127.0.0.1:${lab.endpoints.socks!.port}`, url]);
+    await promisify(execFile)("curl", ["-s", "-o", "/dev/null", "-m", "6", "-k", "--proxy", `socks5h://${NETWORK}+${tag}:x@127.0.0.1:${lab.endpoints.socks!.port}`, url]);
   } catch {
     verdict = "http-failure"; // a timeout or a reset after the connection: what OONI calls http-failure
   }
