@@ -64,6 +64,7 @@ export class OriginProcess {
 
   /** Restarts after the process died or hung (the supervisor's count), and the last reason. */
   restarts = 0;
+  private lastBeat = Date.now();
   private closing = false;
   private listenArgs: { host: string; port: number } | undefined;
   private lastPong = 0;
@@ -84,8 +85,14 @@ export class OriginProcess {
 
   private beat(): void {
     const c = this.child;
+    const now = Date.now();
+    // A late beat means this process was the one stalled (a synchronous key generation, a
+    // loaded machine): the child's pongs could not be read, so it is not judged this round.
+    const late = now - this.lastBeat > 2 * HEARTBEAT_MS;
+    this.lastBeat = now;
+    if (late) this.lastPong = now;
     if (!c?.connected) return;
-    if (Date.now() - this.lastPong > HUNG_AFTER_MS) {
+    if (now - this.lastPong > HUNG_AFTER_MS) {
       this.onHealth?.("hung", { pid: c.pid, silentMs: Date.now() - this.lastPong });
       c.kill("SIGKILL");
       return;

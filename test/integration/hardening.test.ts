@@ -304,6 +304,19 @@ describe("8. a dead or stopped origin helper is noticed", () => {
     expect((await mitmFlow()).answered).toBe(true);
   });
 
+  it("does not take its own stall for the helper's (a synchronous key generation, a loaded machine)", async () => {
+    let judged = 0;
+    const unsub = lab.eventLog.subscribe((e) => { if (e.action === "origin-hung" || e.action === "origin-exited") judged++; });
+    const pid = lab.origin!.pid;
+    const until = Date.now() + 4500; // longer than the 3 s a silent helper is given
+    while (Date.now() < until) { /* this process is busy; the helper is fine */ }
+    await new Promise((r) => setTimeout(r, 2500)); // a few heartbeats after the stall
+    unsub();
+    expect(judged).toBe(0);
+    expect(lab.origin!.pid).toBe(pid);
+    expect((await mitmFlow()).answered).toBe(true);
+  });
+
   it("kills and restarts a stopped helper; flows meanwhile fail fast instead of hanging", async () => {
     const hung = seen("origin-hung"), back = seen("origin-restarted");
     process.kill(lab.origin!.pid!, "SIGSTOP");
