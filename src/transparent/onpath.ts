@@ -45,6 +45,9 @@ export async function upOnPath(p: Plan): Promise<void> {
       await sh("ip", ["netns", "add", n]);
       await ipn(n, "link", "set", "lo", "up");
     }
+    // The box's taken-over sockets end in TIME_WAIT on the server's 4-tuple; a client that
+    // reuses its port (it has no TIME_WAIT of its own) must not meet that old socket.
+    await sysctl(CENSOR_NS, "net.ipv4.tcp_tw_reuse=1").catch(() => undefined);
     for (const n of ns) {
       await sysctl(n, "net.ipv4.ip_forward=1");
       // Insertion packets (bad ACKs, out-of-window data) are forwarded, not marked invalid and dropped.

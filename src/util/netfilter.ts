@@ -225,6 +225,11 @@ export class NfLog extends NetlinkReader {
       fd: lib.func("int nflog_fd(void *h)"),
       handle: lib.func("int nflog_handle_packet(void *h, uint8_t *buf, int len)"),
       payload: lib.func("int nflog_get_payload(void *nfad, _Out_ uint8_t **data)"),
+      nonblock: (() => {
+        const libc = load("libc.so.6", "libc6");
+        const fcntl = libc.func("int fcntl(int fd, int cmd, int arg)");
+        return (fd: unknown) => fcntl(fd, 4 /* F_SETFL */, 0o4000 /* O_NONBLOCK */);
+      })(),
     };
     this.cb = k.register((_gh: unknown, _m: unknown, nfad: unknown) => {
       const out: unknown[] = [null];
@@ -252,8 +257,15 @@ export class NfLog extends NetlinkReader {
     f.timeout!(this.gh, 0);
     f.register!(this.gh, this.cb, null);
     this.fd = f.fd!(this.h) as number;
-    this.readLoop();
+    // Read on this thread only: a pool-thread read could take a copy (a SYN/ACK) that the box
+    // then sees after the queued packet it came before. The queue drains the copies before
+    // each packet it hands over; this timer keeps the socket from filling meanwhile.
+    f.nonblock!(this.fd);
+    this.poller = setInterval(() => this.drain(), 5);
+    this.poller.unref();
   }
+
+  private poller: NodeJS.Timeout | undefined;
 
   protected handleMessage(buf: Buffer, n: number): void {
     this.fns.handle!(this.h, buf, n);
@@ -262,6 +274,7 @@ export class NfLog extends NetlinkReader {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.poller) clearInterval(this.poller);
     if (this.gh) this.fns.unbindGroup!(this.gh);
     if (this.h) this.fns.close!(this.h);
     koffi().unregister(this.cb);
