@@ -79,7 +79,6 @@ export function loadList(
     const buf = Buffer.allocUnsafe(4 << 20);
     let done = 0;
     let carry = "";
-    let header: string[] | undefined;
     let origin = "";
     const onLine = (line: string): void => {
       lineNo++;
@@ -94,12 +93,12 @@ export function loadList(
         return;
       }
       let policy: RpzPolicy | string | undefined;
-      const parsed = format === "csv" ? csvLine(line, lineNo, (h) => (header = h), header)
+      const parsed = format === "csv" ? csvLine(line, lineNo)
         : format === "rpz" ? rpzLine(line, origin, (o) => (origin = o), (p) => (policy = p))
         : plainLine(line);
       if (parsed === null) return;
-      if (format === "csv" && lineNo === 1 && !header) {
-        // Not OONI's header: the first line would be taken for a name. Say so rather than guess.
+      if (format === "csv" && lineNo === 1) {
+        // Not OONI's header (csvLine skips it): the first line would be taken for a name. Say so rather than guess.
         refused = true;
         errors.push({ file, line: 1, col: 1, message: "a test-lists CSV starts with OONI's header (url,category_code,...); give `format: plain` for one name a line" });
         return;
@@ -169,17 +168,21 @@ function plainLine(line: string): string | null {
   return t ? t : null;
 }
 
-/** test-lists CSV: url,category_code,... ; the first column is a URL or a bare name. */
-function csvLine(line: string, lineNo: number, setHeader: (h: string[]) => void, header?: string[]): string | null {
+/**
+ * A test-lists CSV row's first column (url,category_code,...): a URL or a bare name; null for
+ * a blank line, a comment or the header. (Later columns may hold quoted commas; the first not.)
+ */
+export function testListsCell(line: string, lineNo: number): string | null {
   const t = line.trim();
   if (!t || t.startsWith("#")) return null;
-  const cols = t.split(",");
-  if (lineNo === 1 && cols[0]?.toLowerCase() === "url") {
-    setHeader(cols);
-    return null;
-  }
-  void header;
-  const first = (cols[0] ?? "").replace(/^"|"$/g, "");
+  const first = (t.split(",")[0] ?? "").replace(/^"|"$/g, "");
+  return lineNo === 1 && first.toLowerCase() === "url" ? null : first || null;
+}
+
+/** test-lists CSV: the first column's host (a URL's, or the bare name). */
+function csvLine(line: string, lineNo: number): string | null {
+  const first = testListsCell(line, lineNo);
+  if (first === null) return null;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(first)) {
     try {
       return new URL(first).hostname.replace(/^\[|\]$/g, "");

@@ -103,7 +103,11 @@ abstract class NetlinkReader {
 
 /** One NFQUEUE queue, read asynchronously; `onPacket` decides each packet synchronously. */
 export class NfQueue extends NetlinkReader {
-  readonly stats: QueueStats = { packets: 0, accepted: 0, dropped: 0, readErrors: 0, batched: 0, batches: 0 };
+  private readonly counts = { packets: 0, accepted: 0, dropped: 0, batches: 0 };
+  /** The counters, with the reader's (read errors, messages read without a pool-thread round trip). */
+  get stats(): QueueStats {
+    return { ...this.counts, readErrors: this.readErrors, batched: this.batched };
+  }
   private qh: unknown;
   private cb: unknown;
   private readonly fns: Record<string, Fn>;
@@ -146,8 +150,6 @@ export class NfQueue extends NetlinkReader {
   }
 
   protected handleMessage(buf: Buffer, n: number): void {
-    this.stats.readErrors = this.readErrors;
-    this.stats.batched = this.batched;
     this.fns.handle!(this.h, buf, n);
   }
 
@@ -158,15 +160,15 @@ export class NfQueue extends NetlinkReader {
     const out: unknown[] = [null];
     const n = this.fns.payload!(nfad, out) as number;
     const bytes = n > 0 ? Buffer.from(k.view(out[0], n)) : Buffer.alloc(0);
-    this.stats.packets++;
+    this.counts.packets++;
     let v: QueueVerdict;
     try {
       v = this.onPacket(bytes);
     } catch {
       v = { verdict: NF_ACCEPT }; // the box failing must not cut the network: fail open (counted by the caller)
     }
-    if (v.verdict === NF_ACCEPT) this.stats.accepted++;
-    else this.stats.dropped++;
+    if (v.verdict === NF_ACCEPT) this.counts.accepted++;
+    else this.counts.dropped++;
     // Plain accepts wait for the burst's end and go out as one batch verdict (every pending
     // packet up to an id); drops and marked accepts are answered at once, one each.
     if (v.verdict === NF_ACCEPT && !v.mark) this.batchUpTo = id;
@@ -183,7 +185,7 @@ export class NfQueue extends NetlinkReader {
   protected override afterBurst(): void {
     if (this.batchUpTo < 0 || !this.qh) return;
     this.fns.batch!(this.qh, this.batchUpTo, NF_ACCEPT, 0);
-    this.stats.batches++;
+    this.counts.batches++;
     this.batchUpTo = -1;
   }
 

@@ -3,6 +3,7 @@
 import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { selectProfiles, zoneFor } from "../../profile/select.js";
+import { formatFor, testListsCell } from "../../profile/lists.js";
 import { compilePolicy } from "../../policy/engine.js";
 import { buildWorld } from "../../world/build.js";
 import { toInstant } from "../../util/time.js";
@@ -23,8 +24,8 @@ interface ExpectOptions {
 }
 
 /**
- * Targets from a file: one a line (blank lines and # comments skipped), or an OONI
- * test-lists CSV (a header naming a `url` column: citizenlab/test-lists' format).
+ * Targets from a file: an OONI test-lists CSV (`.csv`: the url column, as profiles' lists
+ * read it), else one a line (blank lines and # comments skipped).
  */
 export function readTargets(file: string): string[] {
   let text: string;
@@ -34,12 +35,7 @@ export function readTargets(file: string): string[] {
     throw new Error(`--targets ${file}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message}`);
   }
   const lines = text.split(/\r?\n/);
-  const header = lines[0]?.split(",").map((h) => h.trim().toLowerCase()) ?? [];
-  const urlColumn = header.indexOf("url");
-  if (urlColumn >= 0 && header.length > 1) {
-    // test-lists rows have no quoted commas in the url column (it comes first); later columns may.
-    return lines.slice(1).map((l) => l.split(",")[urlColumn]?.trim() ?? "").filter(Boolean);
-  }
+  if (formatFor(file) === "csv") return lines.map((l, i) => testListsCell(l, i + 1)).filter((t): t is string => t !== null);
   return lines.map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
 }
 
