@@ -120,6 +120,8 @@ describe.skipIf(!!why)("the on-path datapath (root)", () => {
         `curl -sS -m 20 -v --cacert ${CA} -o /tmp/mitm.bin -w 'size %{size_download}\n' https://mitm.example/bytes/3000000 2>&1 | grep -E 'issuer:|^size'`,
         `curl -sS -m 5 -v --cacert ${CA} -o /dev/null https://open.example/ 2>&1 | grep -E 'issuer:'`,
       ].join("; "), 40_000);
+      // The lab writes its events file in batches (every 100 ms): wait for the decision to be there.
+      for (const until = Date.now() + 3000; Date.now() < until && !readFileSync(l.events, "utf8").includes('"sni":"mitm.example"'); await new Promise((r) => setTimeout(r, 50)));
       const all = readFileSync(l.events, "utf8");
       const why = `curl: ${out}\nevents: ${all.split("\n").filter((x) => /mitm\.example|takeover|box/.test(x)).join("\n")}`; // said when it fails (a flake seen once: the cause is in here)
       expect(out, why).toMatch(/issuer: .*CN=chokepoint lab CA[\s\S]*size 3000000/);
