@@ -23,3 +23,6 @@ export { SERVICES as RELAY_SERVICES, MAX_FRAME, MAX_TEXT, type RelayFrame, type 
 export { expectedVerdict, agrees, webTarget, type ExpectedVerdict } from "./probe/expect.js";
 export { score, groundTruth, readEvents, readMeasurements, toBlockingClass, type Measurement, type Score, type ScoredRow, type LoggedEvent, type BlockingClass } from "./probe/score.js";
 export { AT_DNS, AT_CONNECT, AT_TLS, AT_HTTP, type Conclusion, type OoniBlocking } from "./probe/verdicts.js";
+// The reference probe (also `chokepoint/probe`, with its network steps).
+export { runProbe, type ProbeOptions } from "./probe/run.js";
+export { webConnectivity, type OoniMeasurement, type WebOptions } from "./probe/web.js";

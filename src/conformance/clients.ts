@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sitePage } from "../world/pages.js";
 import type { World } from "../world/world.js";
-import type { Observed } from "./measure.js";
+import type { Observed } from "../probe/measure.js";
 
 /**
  * How the clients reach the network under test: through the lab's explicit entries (SOCKS5

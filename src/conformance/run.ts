@@ -11,7 +11,7 @@ import { connectThroughSocks } from "../util/socks-client.js";
 import { firstAnswer, obfsBytes, torHello } from "./flows.js";
 import { crossCheck, type ClientCheck, type ClientTarget } from "./clients.js";
 import { startSession } from "../transparent/session.js";
-import { dnsEndpoint, labCaName, measureService, measureUrl, type Measurement, type MeasureOptions } from "./measure.js";
+import { dnsEndpoint, labCaName, measureService, measureUrl, type Measurement, type MeasureOptions } from "../probe/measure.js";
 
 export interface Row {
   profile: string;

@@ -47,6 +47,13 @@ export const OPENAPI = {
         responses: ok("what the client observed (OONI's words and the lab's) and the decisions it caused"),
       },
     },
+    "/v1/th": {
+      post: {
+        summary: "the control vantage: what a client outside the censor sees of a URL (DNS, TCP, TLS, one HTTP GET), in OONI's web connectivity test-helper protocol (also at POST /)",
+        requestBody: json({ type: "object", required: ["http_request"], properties: { http_request: { type: "string" }, http_request_headers: { type: "object" }, tcp_connect: { type: "array", items: { type: "string" }, maxItems: 16 } } }),
+        responses: ok("OONI's THResponse: tcp_connect, tls_handshake, http_request, dns, ip_info"),
+      },
+    },
     "/v1/openapi.json": { get: { summary: "this document", responses: ok("OpenAPI 3.1") } },
   },
 } as const;

@@ -16,6 +16,7 @@ import { networkInterfaces } from "node:os";
 import { HttpError } from "./http-error.js";
 import { story } from "./story.js";
 import { tryIt } from "./try.js";
+import { testHelper } from "./th.js";
 import { serveView } from "./view.js";
 import { serveCa } from "./ca-page.js";
 
@@ -122,6 +123,9 @@ export class ControlServer {
         case "POST /v1/profiles": return json(res, 200, await this.profiles(await body(req)));
         case "POST /v1/reset": return json(res, 200, { ok: true, cleared: this.lab.reset() });
         case "POST /v1/try": return json(res, 200, await tryIt(this.lab, await body(req)));
+        // The control vantage, at OONI's path (a test helper's root) and under /v1.
+        case "POST /":
+        case "POST /v1/th": return json(res, 200, await testHelper(this.lab, await body(req)));
         case "GET /v1/openapi.json": return json(res, 200, OPENAPI);
         default:
           throw new HttpError(OPENAPI.paths[url.pathname as keyof typeof OPENAPI.paths] ? 405 : 404, `no ${route} (GET /v1/openapi.json lists the API)`);

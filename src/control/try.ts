@@ -2,7 +2,7 @@
 // client on one of its networks, with what the client saw and the decisions it caused.
 import type { Lab } from "../lab/lab.js";
 import type { LabEvent } from "../events/types.js";
-import { dnsEndpoint, dnsQuery, labCaName, measureService, measureUrl } from "../conformance/measure.js";
+import { dnsEndpoint, dnsQuery, labCaName, measureService, measureUrl } from "../probe/measure.js";
 import type { Service } from "../relay/protocol.js";
 import { HttpError } from "./http-error.js";
 

@@ -63,6 +63,8 @@ export interface Lab {
   resolverWorkers?: ResolverWorkers;
   /** The interceptor (its counters in `interceptor.stats`, residual state in `interceptor.residual`). */
   interceptor: Interceptor;
+  /** Where allowed flows go, uncensored (the world's origin, a service, a real destination): the control vantage connects through it. */
+  upstream: Upstream;
   /** The messaging relay (its counters in `relay.stats`) and the SMS gateway. */
   relay: Relay;
   smsGateway: SmsGateway;
@@ -243,7 +245,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     events.close();
     throw err;
   }
-  return controller({ opts, ctx, site, services, profiles, seeds, network, world, pki, resolver, interceptor, relay, smsGateway, proxyStats, origin, workers: () => resolverService.workers(), box: () => boxPart?.datapath()?.stats });
+  return controller({ opts, ctx, site, services, profiles, seeds, network, world, pki, resolver, interceptor, upstream, relay, smsGateway, proxyStats, origin, workers: () => resolverService.workers(), box: () => boxPart?.datapath()?.stats });
 }
 
 /** Where the user's own servers sit in the lab world: 198.18.125.10 and up (outside the ranges transparent mode uses). */
@@ -279,7 +281,7 @@ async function planOf(opts: LabOptions, world: World, networks: string[]): Promi
 
 interface Assembly {
   opts: LabOptions; ctx: LabContext; site: Site; services: LabService[]; profiles: Profile[]; seeds: SeedCatalog; network: string;
-  world: World; pki: Pki; resolver: Resolver; interceptor: Interceptor; relay: Relay; smsGateway: SmsGateway;
+  world: World; pki: Pki; resolver: Resolver; interceptor: Interceptor; upstream: Upstream; relay: Relay; smsGateway: SmsGateway;
   proxyStats: { http: EntryStats; socks: EntryStats; transparent: EntryStats }; origin: OriginProcess | undefined;
   workers: () => ResolverWorkers | undefined;
   /** The on-path box's counters (transparent mode on the on-path datapath). */
@@ -323,6 +325,7 @@ function controller(a: Assembly): Lab {
     pki: a.pki,
     resolver: a.resolver,
     interceptor,
+    upstream: a.upstream,
     relay: a.relay,
     smsGateway: a.smsGateway,
     proxyStats: a.proxyStats,

@@ -19,7 +19,8 @@ export interface Measurement {
   start: number;
   runtimeMs?: number;
   network?: string;
-  verdict: BlockingClass;
+  /** null: the probe reached no verdict (OONI's blocking null: its control failed). */
+  verdict: BlockingClass | null;
   /** The measurement id its flows were tagged with (proxy username "NETWORK+TAG"): events are paired by it. */
   tag?: string;
   /** Where it came from (file:line), for the report. */
@@ -34,7 +35,7 @@ export interface LoggedEvent {
   network?: string;
   action: string;
   rule?: string;
-  observation?: { name?: string; sni?: string; host?: string; ip?: string; port?: number; protocol?: string };
+  observation?: { name?: string; qtype?: string; sni?: string; host?: string; ip?: string; port?: number; protocol?: string };
   detail?: { stage?: string; enforcedBy?: string; residual?: boolean; answers?: { address?: string }[] };
 }
 
@@ -43,7 +44,7 @@ export interface ScoredRow {
   network?: string;
   start: string;
   source: string;
-  verdict: BlockingClass;
+  verdict: BlockingClass | null;
   /** What a correct probe concludes from the censor's decisions (absent: no ground truth). */
   truth?: BlockingClass;
   result: "right" | "wrong" | "unknown";
@@ -99,7 +100,7 @@ function toMeasurement(o: Record<string, unknown>, where: string, network?: stri
     return {
       target: String(o.input), start: parseTime(o.measurement_start_time, where),
       ...(typeof o.test_runtime === "number" ? { runtimeMs: o.test_runtime * 1000 } : {}),
-      ...(net ? { network: net } : {}), ...(tag ? { tag } : {}), verdict: toBlockingClass(keys.blocking, where), source: where,
+      ...(net ? { network: net } : {}), ...(tag ? { tag } : {}), verdict: keys.blocking === null ? null : toBlockingClass(keys.blocking, where), source: where,
     };
   }
   if (typeof o.target !== "string") throw new Error(`${where}: neither an OONI measurement (input, test_keys) nor {target, time, network?, verdict}`);
@@ -213,7 +214,19 @@ function eventsFor(m: Measurement, events: LoggedEvent[], windowMs: number): Log
   if (m.tag) {
     const mine = events.filter((e) => e.tag === m.tag);
     const { tag: _tag, ...untagged } = m;
-    if (mine.length) return [...eventsFor(untagged, events.filter((e) => e.component === "resolver"), windowMs), ...mine];
+    if (mine.length) {
+      // Its own lookups came just before its first flow: the last of each kind (A, AAAA) by the
+      // name before it, and after any other tagged flow before it (OONI's start times are
+      // whole seconds, so a span alone would take in the lookups of the measurement before).
+      const first = Math.min(...mine.map((e) => Date.parse(e.ts)));
+      const before = Math.max(-Infinity, ...events.filter((e) => e.tag && e.tag !== m.tag && Date.parse(e.ts) <= first).map((e) => Date.parse(e.ts)));
+      const lookups = new Map<string, LoggedEvent>();
+      for (const e of eventsFor(untagged, events.filter((x) => x.component === "resolver"), windowMs)) {
+        const t = Date.parse(e.ts);
+        if (t > before && t <= first) lookups.set(e.observation?.qtype ?? "", e);
+      }
+      return [...lookups.values(), ...mine];
+    }
   }
   let host: string;
   try {
@@ -240,12 +253,13 @@ export function score(measurements: Measurement[], events: LoggedEvent[], window
   const rows: ScoredRow[] = measurements.map((m) => {
     const truth = groundTruth(eventsFor(m, events, windowMs));
     const base = { target: m.target, ...(m.network ? { network: m.network } : {}), start: new Date(m.start).toISOString(), source: m.source, verdict: m.verdict };
+    if (m.verdict === null) return { ...base, ...(truth ? { truth: truth.truth } : {}), result: "unknown" as const, reason: "the probe reached no verdict (blocking null: its control measurement failed)" };
     if (!truth) return { ...base, result: "unknown" as const, reason: "no decision of the censor about this target in the measurement's span (was the lab's --events on, the network and the time right?)" };
     return { ...base, truth: truth.truth, result: truth.truth === m.verdict ? "right" as const : "wrong" as const, reason: truth.reason, ...(truth.rule ? { rule: truth.rule } : {}) };
   });
   const confusion = Object.fromEntries(BLOCKING_CLASSES.map((t) => [t, Object.fromEntries(BLOCKING_CLASSES.map((v) => [v, 0]))])) as Score["confusion"];
-  for (const r of rows) if (r.truth) confusion[r.truth][r.verdict]++;
-  const known = rows.filter((r) => r.truth);
+  const known = rows.filter((r): r is ScoredRow & { truth: BlockingClass; verdict: BlockingClass } => !!r.truth && r.verdict !== null);
+  for (const r of known) confusion[r.truth][r.verdict]++;
   const saidBlocked = known.filter((r) => r.verdict !== "false");
   const wasBlocked = known.filter((r) => r.truth !== "false");
   const letBe = known.filter((r) => r.truth === "false");

@@ -4,6 +4,8 @@
 // world lists as nonexistent, do not exist.
 import { isIP } from "node:net";
 import { canonicalName } from "../policy/names.js";
+import { prefixMatcher } from "../policy/cidr.js";
+import { canonicalAddress } from "../util/address.js";
 import type { WorldData } from "./data.js";
 
 export type RecordType = "A" | "AAAA";
@@ -15,6 +17,7 @@ export interface WorldAnswer {
 export const WORLD_V4 = "198.19.0.0/16";
 export const WORLD_V6 = "2001:db8:19::/48";
 const TTL = 300;
+const inWorldPrefix = prefixMatcher([WORLD_V4, WORLD_V6]);
 /** Usable host addresses in 198.19.0.0/16 (last octet 1-254). */
 const V4_SLOTS = 256 * 254;
 
@@ -126,6 +129,14 @@ export class World {
   exists(name: string): boolean {
     const n = canonicalName(name);
     return !(n === "invalid" || n.endsWith(".invalid") || this.gone.get(n));
+  }
+
+  private pinned: Set<string> | undefined;
+
+  /** Whether `ip` is an address of this world: a derived one (WORLD_V4, WORLD_V6) or one a profile pins a name to. */
+  hasAddress(ip: string): boolean {
+    this.pinned ??= new Set(Object.values(this.spec.data.hosts).flat().map((a) => canonicalAddress(a) ?? a));
+    return inWorldPrefix(ip) || this.pinned.has(canonicalAddress(ip) ?? ip);
   }
 
   private readonly cache = new Map<string, { v4: string[]; v6: string[] }>();

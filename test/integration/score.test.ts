@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startLab, type Lab } from "../../src/index.js";
-import { labCaName, measureUrl } from "../../src/conformance/measure.js";
+import { labCaName, measureUrl } from "../../src/probe/measure.js";
 import { cli } from "../helpers/cli.js";
 import { run } from "../helpers/tools.js";
 import { tempDir } from "../helpers/profiles.js";

@@ -3,14 +3,13 @@
 // the lab's explicit listeners for that network. The first step that fails names the
 // observation, in OONI's words (dns, tcp_ip, http-failure, http-diff, false) and the lab's
 // (tls-timeout, tls-reset, mitm, throttled, residual, service-unavailable).
-import { createSocket } from "node:dgram";
-import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import type { TLSSocket } from "node:tls";
 import type { Socket } from "node:net";
 import type { Lab } from "../lab/lab.js";
 import { connectThroughSocks } from "../util/socks-client.js";
 import { sitePage } from "../world/pages.js";
 import { RelayClient } from "../relay/client.js";
-import { encodeQuery, replyAddresses } from "../dns/wire.js";
+import { dnsQuery as query, httpGet as get, STEP_MS, tlsHandshake as handshake } from "./net.js";
 import type { Service } from "../relay/protocol.js";
 import { unmap } from "../util/address.js";
 
@@ -20,7 +19,6 @@ export type Observed =
 
 export interface Measurement { observed: Observed; detail: string }
 
-const STEP_MS = 3000;
 /** Below this download rate a flow counts as throttled. */
 const THROTTLED_BELOW = 256 * 1024;
 
@@ -32,63 +30,20 @@ export function dnsEndpoint(lab: Lab, network: string): { host: string; port: nu
 }
 
 /** One A query to the network's resolver: rcode and addresses, or "timeout". */
-export function dnsQuery(server: { host: string; port: number }, name: string, ms = STEP_MS): Promise<{ rcode: number; addresses: string[] } | "timeout"> {
-  return new Promise((resolve) => {
-    const sock = createSocket("udp4");
-    const done = (r: { rcode: number; addresses: string[] } | "timeout"): void => { clearTimeout(timer); sock.close(); resolve(r); };
-    const timer = setTimeout(() => done("timeout"), ms);
-    sock.on("error", () => done("timeout"));
-    sock.on("message", (m) => done(replyAddresses(m)));
-    sock.send(encodeQuery(0x1234, name), server.port, server.host);
-  });
+export async function dnsQuery(server: { host: string; port: number }, name: string, ms = STEP_MS): Promise<{ rcode: number; addresses: string[] } | "timeout"> {
+  return query(server, name, { ms });
 }
 
-function tlsHandshake(socket: Socket, servername: string, ms = STEP_MS): Promise<TLSSocket | "tls-timeout" | "tls-reset"> {
-  return new Promise((resolve) => {
-    const t = tlsConnect({ socket, servername, rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
-    let settled = false;
-    const done = (r: TLSSocket | "tls-timeout" | "tls-reset"): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      t.off("error", onError);
-      // A reset, not a close: no TIME_WAIT, so the same client port can try again at once.
-      if (typeof r === "string") { socket.resetAndDestroy(); t.destroy(); }
-      resolve(r);
-    };
-    const onError = (): void => done("tls-reset");
-    const timer = setTimeout(() => done("tls-timeout"), ms);
-    t.once("secureConnect", () => done(t));
-    t.on("error", onError);
-    t.once("close", () => done("tls-reset"));
-  });
+/** A TLS handshake, or how it failed in the lab's words (a timeout, or a reset of any kind). */
+async function tlsHandshake(socket: Socket, servername: string): Promise<TLSSocket | "tls-timeout" | "tls-reset"> {
+  const t = await handshake(socket, servername);
+  return "failure" in t ? (t.timeout ? "tls-timeout" : "tls-reset") : t;
 }
 
-/** Sends one GET and reads the response (to its Content-Length, or to the close), or fails. */
-function httpGet(s: Socket, host: string, path: string, ms = STEP_MS): Promise<{ status: number; body: Buffer } | "timeout" | "reset"> {
-  return new Promise((resolve) => {
-    let all = Buffer.alloc(0);
-    const parsed = (): { status: number; body: Buffer; complete: boolean } | undefined => {
-      const head = all.indexOf("\r\n\r\n");
-      const m = /^HTTP\/1\.[01] (\d{3})/.exec(all.toString("latin1", 0, Math.min(all.length, 64)));
-      if (!m || head < 0) return undefined;
-      const len = /\r\ncontent-length:\s*(\d+)/i.exec(all.toString("latin1", 0, head));
-      const body = all.subarray(head + 4);
-      return { status: Number(m[1]), body: len ? body.subarray(0, Number(len[1])) : body, complete: !!len && body.length >= Number(len[1]) };
-    };
-    const done = (r: { status: number; body: Buffer } | "timeout" | "reset"): void => { clearTimeout(timer); s.destroy(); resolve(r); };
-    const timer = setTimeout(() => done("timeout"), ms);
-    s.on("data", (d: Buffer) => {
-      all = Buffer.concat([all, d]);
-      const p = parsed();
-      if (p?.complete) done({ status: p.status, body: p.body });
-    });
-    const ended = (): void => { const p = parsed(); done(p ? { status: p.status, body: p.body } : "reset"); };
-    s.on("error", ended);
-    s.on("end", ended);
-    s.resume();
-    s.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: chokepoint-conformance\r\nAccept: */*\r\nConnection: close\r\n\r\n`);
-  });
+/** One GET: the response, or "timeout" / "reset". */
+async function httpGet(s: Socket, host: string, path: string): Promise<{ status: number; body: Buffer } | "timeout" | "reset"> {
+  const r = await get(s, host, path, { headers: { "User-Agent": "chokepoint-conformance", Accept: "*/*" } });
+  return "failure" in r ? (r.failure === "generic_timeout_error" ? "timeout" : "reset") : r;
 }
 
 /**

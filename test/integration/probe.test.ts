@@ -1,0 +1,96 @@
+// The control vantage (OONI's test-helper protocol on the control API) and the reference
+// probe (`chokepoint probe`) against a real lab process: the helper answers from outside the
+// censor even for a blocked target; the probe's OONI measurements name the failures OONI's
+// probe would, and `chokepoint score` finds them all right.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ChildProcess } from "node:child_process";
+import { cli, exited, upJson } from "../helpers/cli.js";
+import { tempDir } from "../helpers/profiles.js";
+
+const NET = "kazakhtelecom-megaline";
+let child: ChildProcess;
+let control: string;
+let dir: string;
+let events: string;
+
+beforeAll(async () => {
+  dir = tempDir();
+  events = join(dir, "events.jsonl");
+  const up = await upJson(["--profile", "kz-2024-tls-timeout", "--at", "2024-05-14T20:00", "--ports", "auto", "--events", events]);
+  child = up.child;
+  const c = up.ready.endpoints.control!;
+  control = `http://${c.host}:${c.port}`;
+}, 30_000);
+
+afterAll(async () => {
+  child?.kill("SIGTERM");
+  if (child) await exited(child);
+});
+
+const th = async (body: unknown, path = "/v1/th"): Promise<{ status: number; json: Record<string, any> }> => {
+  const res = await fetch(`${control}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  return { status: res.status, json: (await res.json()) as Record<string, any> };
+};
+
+describe("the control vantage (OONI's test helper)", () => {
+  it("answers from outside the censor: a target blocked on every network loads, with its DNS, TCP, TLS and HTTP", async () => {
+    const r = await th({ http_request: "https://meduza.io/", http_request_headers: { "User-Agent": ["x"] }, tcp_connect: ["198.19.1.1:443", "10.0.0.1:443"] });
+    expect(r.status).toBe(200);
+    const a = r.json;
+    expect(a.dns.failure).toBeNull();
+    expect(a.dns.addrs.length).toBeGreaterThan(0);
+    const own = `${a.dns.addrs[0]}:443`;
+    expect(a.tcp_connect[own]).toEqual({ status: true, failure: null });
+    expect(a.tls_handshake[own]).toEqual({ server_name: "meduza.io", status: true, failure: null });
+    expect(a.http_request).toMatchObject({ status_code: 200, failure: null, title: "meduza.io" });
+    expect(a.http_request.body_length).toBeGreaterThan(100);
+    // An address outside the lab world is not there for anyone (never connected to).
+    expect(a.tcp_connect["10.0.0.1:443"]).toEqual({ status: false, failure: "host_unreachable" });
+    expect(a.ip_info[a.dns.addrs[0]].flags & 2).toBe(2);
+    // The same at OONI's path, a test helper's root.
+    expect((await th({ http_request: "http://www.example.kz/" }, "/")).json.http_request.status_code).toBe(200);
+  });
+
+  it("says a name that does not exist is dns_name_error, and refuses bad requests with reasons", async () => {
+    expect((await th({ http_request: "https://nothing.invalid/" })).json.dns).toEqual({ failure: "dns_name_error", addrs: [] });
+    const bad = await th({ http_request: "ftp://x/" });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toMatch(/http:\/\/ or https:\/\//);
+    expect((await th({ http_request: "https://a.example/", tcp_connect: ["nope"] })).json.error).toMatch(/not an "ip:port"/);
+    expect((await th({})).json.error).toMatch(/http_request/);
+  });
+});
+
+describe("chokepoint probe", () => {
+  it("writes OONI measurements with OONI's verdicts and failures, and score finds every one right", () => {
+    const out = join(dir, "probe.jsonl");
+    const r = cli(["probe", "--control", control, "--network", NET, "--out", out, "meduza.io", "https://www.pinterest.com/", "http://www.example.kz/"]);
+    expect(r.stderr).toContain("[3/3]");
+    expect(r.code).toBe(0);
+    const ms = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, any>);
+    expect(ms.map((m) => [m.input, m.test_name, m.test_keys.blocking, m.test_keys.http_experiment_failure])).toEqual([
+      ["https://meduza.io/", "web_connectivity", "http-failure", "generic_timeout_error"],
+      ["https://www.pinterest.com/", "web_connectivity", "http-failure", "ssl_unknown_authority"],
+      ["http://www.example.kz/", "web_connectivity", false, null],
+    ]);
+    expect(ms[0]!.annotations).toMatchObject({ chokepoint_network: NET, chokepoint_tag: expect.stringMatching(/-1$/) });
+    expect(ms[2]!.test_keys).toMatchObject({ accessible: true, dns_consistency: "consistent", status_code_match: true, body_length_match: true });
+    expect(ms[0]!.test_keys.control.http_request.status_code).toBe(200);
+    // The lab flushes its event log every 100 ms.
+    const s = (): Record<string, any> => JSON.parse(cli(["score", "--events", events, "--json", "--min-recall", "1", out]).stdout);
+    let scored = s();
+    for (let i = 0; i < 10 && scored.right !== 3; i++) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200); scored = s(); }
+    expect(scored).toMatchObject({ measurements: 3, right: 3, wrong: 0, unknown: 0 });
+  });
+
+  it("stops with a clear error for a network the lab does not have, and for no lab at all", () => {
+    const r = cli(["probe", "--control", control, "--network", "nowhere", "meduza.io"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no network "nowhere" in the lab/);
+    const none = cli(["probe", "--control", "http://127.0.0.1:9", "meduza.io"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9\/v1\/status/);
+  });
+});
