@@ -8,3 +8,4 @@ export { dnsQuery, tlsHandshake, httpGet, titleOf, failureOf, STEP_MS, type DnsR
 export { expectedVerdict, agrees, webTarget, type ExpectedVerdict, type WebTarget } from "./expect.js";
 export { score, groundTruth, readEvents, readMeasurements, toBlockingClass, BLOCKING_CLASSES, type Measurement, type Score, type ScoredRow, type LoggedEvent, type BlockingClass } from "./score.js";
 export { AT_DNS, AT_CONNECT, AT_TLS, AT_HTTP, dnsRcodeFailure, type Conclusion, type OoniBlocking } from "./verdicts.js";
+export { expectedMessaging, MESSAGING_TESTS, type ExpectedMessaging, type MessagingTestName } from "./messaging.js";

@@ -8,7 +8,8 @@ import { loadProfile } from "../../src/profile/load.js";
 import { compilePolicy } from "../../src/policy/engine.js";
 import { buildWorld } from "../../src/world/build.js";
 import { agrees, expectedVerdict, webTarget } from "../../src/probe/expect.js";
-import { verdictsDoc } from "../../src/probe/verdicts.js";
+import { expectedMessaging } from "../../src/probe/messaging.js";
+import { verdictsDoc } from "../../src/probe/doc.js";
 import { groundTruth, score, type LoggedEvent } from "../../src/probe/score.js";
 import { readFileSync } from "node:fs";
 import { ROOT } from "../helpers/cli.js";
@@ -69,6 +70,20 @@ describe("expected verdicts, stage by stage", () => {
     expect(verdict("https://b-only.example/", "net-b")).toMatchObject({ blocking: "dns", rule: "only-b", profile: "expect-test" });
   });
 
+  it("OONI's messaging tests: the keys a correct probe writes, per check", () => {
+    const dir = writeFiles({ "m.yaml": PROFILE.replace("rules:\n", "rules:\n  - { id: wa-web, match: { sni: web.whatsapp.com }, action: rst }\n  - { id: tg, match: { ip: 149.154.160.0/20 }, action: drop }\n") });
+    const profile = loadProfile(join(dir, "m.yaml")).profile!;
+    const at = Date.parse("2001-01-01T00:00:00Z");
+    const policy = compilePolicy([profile], { labStart: at });
+    const world = buildWorld([profile], { mode: "lab" });
+    const wa = expectedMessaging(policy, world, "service:whatsapp", "net-a", at);
+    expect(wa).toMatchObject({ observe: "service-unavailable", keys: { whatsapp_endpoints_status: "ok", registration_server_status: "ok", whatsapp_web_status: "blocked", whatsapp_web_failure: "connection_reset" } });
+    expect(wa.checks.web).toMatchObject({ stage: "tls", rule: "wa-web" });
+    expect(expectedMessaging(policy, world, "service:telegram", "net-a", at).keys).toMatchObject({ telegram_tcp_blocking: true, telegram_http_blocking: true, telegram_web_status: "ok" });
+    expect(expectedMessaging(policy, world, "service:signal", "net-a", at)).toMatchObject({ observe: "false", keys: { signal_backend_status: "ok" } });
+    expect(() => expectedMessaging(policy, world, "service:sms", "net-a", at)).toThrow(/not one of OONI's messaging tests/);
+  });
+
   it("says clearly what it does not measure", () => {
     expect(() => webTarget("service:whatsapp")).toThrow(/messaging services and Tor bridges are not web targets/);
     expect(() => webTarget("ftp://x.example/")).toThrow(/only http and https URLs \(got ftp\)/);
@@ -78,7 +93,7 @@ describe("expected verdicts, stage by stage", () => {
 
 describe("every shipped profile's expect rows, computed without traffic", () => {
   const rows: string[] = [];
-  let web = 0;
+  let web = 0, messaging = 0;
   for (const s of scanProfiles().filter((p) => p.kind === "regime")) {
     const base = loadProfile(s.file).profile!;
     for (const variant of [...new Set(base.expect.map((e) => e.variant))]) {
@@ -89,9 +104,18 @@ describe("every shipped profile's expect rows, computed without traffic", () => 
       // As conformance runs them: one lab per variant, started at its first row's instant (relative windows count from there).
       const policy = compilePolicy([profile], { labStart: instant(mine[0]!) });
       for (const e of mine) {
-        if (/^(service|tor|obfs4):/.test(e.target)) continue;
         const at = instant(e);
         const world = buildWorld([profile], { mode: "lab" });
+        // OONI's WhatsApp test: its keys from the policy, against the rows conformance measures with OONI's logic and a message.
+        if (e.target === "service:whatsapp") {
+          for (const network of e.networks ?? [profile.networks[0]!]) {
+            messaging++;
+            const v = expectedMessaging(policy, world, e.target, network, at);
+            if (v.observe !== e.observe) rows.push(`${s.id} ${e.target} on ${network}: expected ${e.observe}, computed ${v.observe} (${JSON.stringify(v.keys)})`);
+          }
+          continue;
+        }
+        if (/^(service|tor|obfs4):/.test(e.target)) continue;
         for (const network of e.networks ?? [profile.networks[0]!]) {
           web++;
           const v = expectedVerdict(policy, world, e.target, network, at);
@@ -100,8 +124,9 @@ describe("every shipped profile's expect rows, computed without traffic", () => 
       }
     }
   }
-  it(`agree with what the profiles say (${web} web rows)`, () => {
+  it(`agree with what the profiles say (${web} web rows, ${messaging} WhatsApp rows)`, () => {
     expect(web).toBeGreaterThan(40);
+    expect(messaging).toBeGreaterThanOrEqual(4);
     expect(rows).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@ import { compilePolicy } from "../../policy/engine.js";
 import { buildWorld } from "../../world/build.js";
 import { toInstant } from "../../util/time.js";
 import { expectedVerdict, webTarget, type ExpectedVerdict } from "../../probe/expect.js";
+import { expectedMessaging, type ExpectedMessaging } from "../../probe/messaging.js";
 import { fail } from "../errors.js";
 import { c } from "../style.js";
 
@@ -47,7 +48,7 @@ const csvCell = (v: unknown): string => {
 export function expectCommand(program: Command): void {
   program.command("expect")
     .description("the verdict the lab's censor will produce for each target (URLs or names), computed from the policy without sending traffic")
-    .argument("[targets...]", "http(s) URLs or names (a name means https://NAME/)")
+    .argument("[targets...]", "http(s) URLs or names (a name means https://NAME/), or OONI's messaging tests as service:whatsapp, service:telegram, service:signal, service:facebook_messenger, service:tor, service:dnscheck")
     .option("--profile <id|file...>", "the regime (repeatable)", (v: string, acc: string[]) => [...acc, ...v.split(",")], [] as string[])
     .option("--country <cc>", "the profiles of this country in force at --at")
     .option("--at <instant>", "the instant of the measurement (lab time; default: noon of the first profile's first day)")
@@ -78,8 +79,9 @@ export function expectCommand(program: Command): void {
         if (!networks.includes(network)) throw new Error(`no network "${network}" in the chosen profiles (networks: ${networks.join(", ")})`);
         const policy = compilePolicy(profiles, { labStart: toInstant(o.from, "from", zone) ?? at });
         const world = buildWorld(profiles, { mode: "lab" });
-        const rows: (ExpectedVerdict | { target: string; error: string })[] = targets.map((t) => {
+        const rows: (ExpectedVerdict | ExpectedMessaging | { target: string; error: string })[] = targets.map((t) => {
           try {
+            if (t.startsWith("service:")) return expectedMessaging(policy, world, t, network, at);
             webTarget(t);
             return expectedVerdict(policy, world, t, network, at);
           } catch (err) {
@@ -98,6 +100,11 @@ export function expectCommand(program: Command): void {
           process.stdout.write(`${"target".padEnd(w)}  ${"blocking".padEnd(12)}  ${"failure".padEnd(22)}  ${"observe".padEnd(12)}  rule\n`);
           for (const r of rows) {
             if ("error" in r) { process.stdout.write(`${r.target.padEnd(w)}  ${c.red(r.error)}\n`); continue; }
+            if ("test" in r) {
+              const blocked = Object.entries(r.checks).filter(([, v]) => v.failure).map(([k, v]) => `${k}: ${v.failure}${v.rule ? ` (${v.rule})` : ""}`);
+              process.stdout.write(`${r.target.padEnd(w)}  ${r.observe.padEnd(12)}  ${blocked.length ? blocked.join("; ") : c.dim("every check passes")}  ${c.dim(JSON.stringify(r.keys))}\n`);
+              continue;
+            }
             const rule = r.rule ? `${r.profile}/${r.rule}${r.residual ? c.dim(` (then ${r.residual.seconds} s residual, ${r.residual.key})`) : ""}` : c.dim("-");
             process.stdout.write(`${r.target.padEnd(w)}  ${String(r.blocking).padEnd(12)}  ${(r.failure ?? "-").padEnd(22)}  ${r.observe.padEnd(12)}  ${rule}\n`);
           }
