@@ -11,6 +11,8 @@ import { connectThroughSocks } from "../util/socks-client.js";
 import { firstAnswer, obfsBytes, torHello } from "./flows.js";
 import { crossCheck, type ClientCheck, type ClientTarget } from "./clients.js";
 import { startSession } from "../transparent/session.js";
+import { agrees, expectedVerdict } from "../probe/expect.js";
+import { expectedMessaging } from "../probe/messaging.js";
 import { dnsEndpoint, labCaName, measureService, measureUrl, type Measurement, type MeasureOptions } from "../probe/measure.js";
 
 export interface Row {
@@ -26,7 +28,9 @@ export interface Row {
   client?: ClientCheck & { pass: boolean };
   /** The same real clients from the network's namespace in transparent mode (--transparent). */
   transparent?: ClientCheck & { pass: boolean; datapath: "proxy" | "onpath" };
-  /** Both the own probe and the real clients (when they ran) saw what was expected. */
+  /** What the verdict table says a probe concludes, computed from the policy without traffic (`chokepoint expect`; web and service:whatsapp targets). */
+  computed?: { observe: string; agrees: boolean };
+  /** The own probe, the real clients (when they ran) and the computed verdict all say what was expected. */
   pass: boolean;
 }
 
@@ -54,6 +58,18 @@ export async function measure(o: MeasureOptions, target: string): Promise<Measur
     return { observed: r === "timeout" ? "tls-timeout" : "tls-reset", detail: raw[1] === "tor" ? "Tor's ClientHello got no ServerHello" : "blocked" };
   }
   throw new Error(`a target is an http(s) URL, service:NAME, tor://HOST:PORT or obfs4://HOST:PORT; got "${target}"`);
+}
+
+/** The verdict the table gives for a row's target, from the lab's policy (the same as `chokepoint expect`); undefined for targets it does not cover. */
+function computedVerdict(lab: Lab, target: string, expected: string, network: string, at: number): Row["computed"] {
+  if (target.startsWith("service:")) {
+    if (target !== "service:whatsapp") return undefined;
+    const v = expectedMessaging(lab.policy, lab.world, target, network, at);
+    return { observe: v.observe, agrees: v.observe === expected };
+  }
+  if (!/^https?:\/\//.test(target)) return undefined;
+  const v = expectedVerdict(lab.policy, lab.world, target, network, at);
+  return { observe: v.observe, agrees: agrees(expected, v) };
 }
 
 /** Whether an observation is what the expectation said. */
@@ -148,10 +164,11 @@ export async function runConformance(opts: RunOptions = {}): Promise<Row[]> {
           const explicit: ClientTarget = { world: lab.world, caFile, path: { kind: "explicit", network, dns: dnsEndpoint(lab, network), socks: lab.endpoints.socks!, ...(lab.endpoints.httpProxy ? { httpProxy: lab.endpoints.httpProxy } : {}) } };
           const check = opts.clients === false ? undefined : await crossCheck(explicit, e.target, e.observe === "throttled" || m.observed === "throttled");
           const client = check ? { ...check, pass: clientConforms(e.observe, check) } : undefined;
+          const computed = computedVerdict(lab, e.target, e.observe, network, at);
           const row: Row = {
             profile: id, ...(variant ? { variant } : {}), target: e.target, network, at: new Date(at).toISOString(),
-            expected: e.observe, observed: m.observed, detail: m.detail, ...(client ? { client } : {}),
-            pass: conforms(e.observe, m) && (client?.pass ?? true),
+            expected: e.observe, observed: m.observed, detail: m.detail, ...(client ? { client } : {}), ...(computed ? { computed } : {}),
+            pass: conforms(e.observe, m) && (client?.pass ?? true) && (computed?.agrees ?? true),
           };
           if (opts.transparent) pending.push({ row, e });
           else { rows.push(row); opts.onRow?.(row); }

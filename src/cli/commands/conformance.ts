@@ -3,12 +3,13 @@ import { runConformance, type Row } from "../../conformance/run.js";
 import { fail } from "../errors.js";
 import { c } from "../style.js";
 
-const COLUMNS: [keyof Row, string][] = [["profile", "profile"], ["target", "target"], ["network", "network"], ["expected", "expected"], ["observed", "observed"], ["client", "real clients"], ["transparent", "transparent"], ["pass", "pass"], ["detail", "detail"]];
+const COLUMNS: [keyof Row, string][] = [["profile", "profile"], ["target", "target"], ["network", "network"], ["expected", "expected"], ["observed", "observed"], ["client", "real clients"], ["transparent", "transparent"], ["computed", "expect"], ["pass", "pass"], ["detail", "detail"]];
 
 function cell(r: Row, k: keyof Row): string {
   if (k === "pass") return r.pass ? "PASS" : "FAIL";
   if (k === "profile") return r.variant ? `${r.profile} (${r.variant})` : r.profile;
   if (k === "client") return r.client ? `${r.client.observed}${r.client.pass ? "" : " (differs)"}` : "-";
+  if (k === "computed") return r.computed ? `${r.computed.observe}${r.computed.agrees ? "" : " (differs)"}` : "-";
   if (k === "transparent") return r.transparent ? `${r.transparent.observed}${r.transparent.datapath === "onpath" ? " (on-path)" : ""}${r.transparent.pass ? "" : " (differs)"}` : "-";
   if (k === "detail") {
     const extra = [r.client && !r.client.pass ? r.client.detail : "", r.transparent && !r.transparent.pass ? `transparent: ${r.transparent.detail}` : ""].filter(Boolean);
