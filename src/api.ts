@@ -11,7 +11,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const host = opts.listen ?? "127.0.0.1";
   const token = controlTokenFor(host, opts.controlToken);
   try {
-    await attachControl(lab, { host, ports: opts.ports ?? "auto", ...(token ? { token } : {}), ...(opts.controlHosts ? { hosts: opts.controlHosts } : {}) });
+    await attachControl(lab, { host, ports: opts.ports ?? "auto", ...(token ? { token } : {}), ...(opts.controlHosts ? { hosts: opts.controlHosts } : {}), ...(opts.controlSocket ? { socketPath: opts.controlSocket } : {}) });
   } catch (err) {
     await lab.stop();
     throw err;

@@ -47,6 +47,13 @@ export const OPENAPI = {
         responses: ok("what the client observed (OONI's words and the lab's) and the decisions it caused"),
       },
     },
+    "/v1/tag": {
+      post: {
+        summary: "tag the events about a client's next flows with a measurement id (a probe in transparent mode, which has no proxy username to carry it)",
+        requestBody: json({ type: "object", required: ["client", "tag"], properties: { client: { type: "string" }, tag: { type: ["string", "null"] }, ttl: { type: "number", minimum: 1, maximum: 86400 } } }),
+        responses: ok("{ ok, client, tag, until }"),
+      },
+    },
     "/v1/th": {
       post: {
         summary: "the control vantage: what a client outside the censor sees of a URL (DNS, TCP, TLS, one HTTP GET), in OONI's web connectivity test-helper protocol (also at POST /)",

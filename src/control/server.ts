@@ -4,6 +4,7 @@
 // token (Authorization: Bearer, or ?token= for the browser's EventSource).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
+import { chmodSync, unlinkSync } from "node:fs";
 import type { Lab } from "../lab/lab.js";
 import type { LabEvent } from "../events/types.js";
 import { eventLine } from "../events/log.js";
@@ -52,13 +53,38 @@ export class ControlServer {
     const o = typeof opts === "string" ? { token: opts } : opts;
     this.token = o.token;
     this.hosts = allowedHosts(o);
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server = this.newServer();
+  }
+
+  private newServer(): Server {
+    const server = createServer((req, res) => void this.handle(req, res));
     // A client has 10 s to send its request head and 30 s for the whole request (trickling is closed).
-    this.server.headersTimeout = 10_000;
-    this.server.requestTimeout = 30_000;
-    this.server.keepAliveTimeout = 5_000;
-    this.server.maxConnections = MAX_CONNECTIONS;
-    this.server.on("clientError", (_err, socket) => { this.stats.badRequests++; socket.destroy(); });
+    server.headersTimeout = 10_000;
+    server.requestTimeout = 30_000;
+    server.keepAliveTimeout = 5_000;
+    server.maxConnections = MAX_CONNECTIONS;
+    server.on("clientError", (_err, socket) => { this.stats.badRequests++; socket.destroy(); });
+    this.servers.push(server);
+    return server;
+  }
+
+  /** Every listener of this API: the TCP one, and the unix socket's. */
+  readonly servers: Server[] = [];
+
+  /**
+   * Serves the API on a unix socket too (transparent mode: a command in a client namespace has
+   * no route to the censor's loopback, but shares the file system). The socket is made
+   * owner-only; requests name it as their Host ("localhost").
+   */
+  async listenUnix(path: string): Promise<string> {
+    const server = this.newServer();
+    try { unlinkSync(path); } catch { /* not there */ }
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(path, () => { server.off("error", reject); resolve(); });
+    });
+    chmodSync(path, 0o600);
+    return path;
   }
 
   /**
@@ -121,6 +147,7 @@ export class ControlServer {
         case "POST /v1/clock": return json(res, 200, this.clock(await body(req)));
         case "GET /v1/profiles": return json(res, 200, story(this.lab));
         case "POST /v1/profiles": return json(res, 200, await this.profiles(await body(req)));
+        case "POST /v1/tag": return json(res, 200, this.tag(await body(req)));
         case "POST /v1/reset": return json(res, 200, { ok: true, cleared: this.lab.reset() });
         case "POST /v1/try": return json(res, 200, await tryIt(this.lab, await body(req)));
         // The control vantage, at OONI's path (a test helper's root) and under /v1.
@@ -157,6 +184,21 @@ export class ControlServer {
       if (b.pause) c.pause(); else c.resume();
     }
     return { ok: true, labTime: new Date(c.now()).toISOString(), speed: c.speed, paused: c.paused, mode: c.mode };
+  }
+
+  /** POST /v1/tag: {"client": ADDRESS, "tag": ID | null, "ttl"?: seconds}: the events about this client's next flows carry the tag. */
+  private tag(b: Record<string, unknown>): unknown {
+    const client = typeof b.client === "string" ? canonicalAddress(b.client) : undefined;
+    if (!client) throw new HttpError(400, `client must be the client's IP address (as the lab sees it: its address in its namespace, 127.0.0.1 on loopback), got ${JSON.stringify(b.client)}`);
+    if (b.tag !== null && (typeof b.tag !== "string" || !/^[A-Za-z0-9._:-]{1,64}$/.test(b.tag))) throw new HttpError(400, `tag must be 1-64 of A-Z a-z 0-9 . _ : - (or null to clear), got ${JSON.stringify(b.tag)}`);
+    const ttl = b.ttl === undefined ? 600 : b.ttl;
+    if (typeof ttl !== "number" || !(ttl > 0 && ttl <= 86_400)) throw new HttpError(400, `ttl is seconds from 1 to 86400, got ${JSON.stringify(b.ttl)}`);
+    try {
+      this.lab.eventLog.tagClient(client, b.tag === null ? undefined : b.tag, ttl * 1000);
+    } catch (err) {
+      throw new HttpError(429, (err as Error).message);
+    }
+    return { ok: true, client, tag: b.tag, ...(b.tag === null ? {} : { until: new Date(Date.now() + ttl * 1000).toISOString() }) };
   }
 
   /** POST /v1/profiles: {"activate": ID, "variant"?: NAME} | {"deactivate": ID} | {"variant": NAME, "profile"?: ID}. */

@@ -4,6 +4,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import type { EventInput, LabEvent } from "./types.js";
+import { unmap } from "../util/address.js";
 
 const BATCH = 512;
 const FLUSH_MS = 100;
@@ -12,6 +13,9 @@ const MAX_QUEUED = 10_000;
 const RECENT = 200;
 
 export type Counters = Record<string, Record<string, number>>;
+
+/** Clients tagged at once (POST /v1/tag). */
+export const MAX_CLIENT_TAGS = 4096;
 
 export class EventLog {
   /** Decisions per action, then per network. */
@@ -73,6 +77,35 @@ export class EventLog {
     return all.slice(Math.max(0, all.length - n));
   }
 
+  /** Measurement ids by client address (POST /v1/tag): a probe that cannot tag its flows itself, in transparent mode, names its next flows so. */
+  private readonly clientTags = new Map<string, { tag: string; until: number }>();
+
+  /**
+   * Tags every event about `client` (an address) from now on with `tag`, for `ttlMs` or until
+   * it is tagged again or cleared (tag undefined). At most MAX_CLIENT_TAGS clients at once.
+   */
+  tagClient(client: string, tag: string | undefined, ttlMs = 600_000): void {
+    if (tag === undefined) { this.clientTags.delete(client); return; }
+    if (!this.clientTags.has(client) && this.clientTags.size >= MAX_CLIENT_TAGS) {
+      const now = Date.now();
+      for (const [k, v] of this.clientTags) if (v.until <= now) this.clientTags.delete(k);
+      if (this.clientTags.size >= MAX_CLIENT_TAGS) throw new RangeError(`${MAX_CLIENT_TAGS} clients are tagged already; clear some (tag null)`);
+    }
+    this.clientTags.set(client, { tag, until: Date.now() + ttlMs });
+  }
+
+  /** The tag of a client ("ip:port", "[ip6]:port" or an address), if one is set and current. */
+  private clientTag(client: string | undefined): string | undefined {
+    if (!client) return undefined;
+    // Events name clients "ip:port" (the address unbracketed, v6 too) or "[ip6]:port".
+    const ip = unmap(client.startsWith("[") ? client.slice(1, client.indexOf("]")) : client.includes(":") ? client.slice(0, client.lastIndexOf(":")) : client);
+    const t = this.clientTags.get(ip);
+    if (!t) return undefined;
+    if (t.until > Date.now()) return t.tag;
+    this.clientTags.delete(ip);
+    return undefined;
+  }
+
   record(input: EventInput): LabEvent {
     // One fixed shape (fast to build; undefined fields are left out of the JSON line).
     const event: LabEvent = {
@@ -83,7 +116,7 @@ export class EventLog {
       network: input.network,
       client: input.client,
       flow: input.flow,
-      tag: input.tag,
+      tag: input.tag ?? (this.clientTags.size ? this.clientTag(input.client) : undefined),
       observation: input.observation,
       action: input.action,
       rule: input.rule,

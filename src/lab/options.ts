@@ -35,6 +35,8 @@ export interface LabOptions {
   eventsMaxBytes?: number;
   /** Names the control API may be reached by, besides loopback names and the listen address (its Host check). */
   controlHosts?: string[];
+  /** Also serve the control API on this unix socket (transparent mode: commands in the namespaces reach it through the file system). */
+  controlSocket?: string;
   /** Connections at once per TCP listener, and in all (defaults in runtime/limits.ts). */
   maxConnections?: { perListener?: number; total?: number };
   world?: "lab" | "internet";
@@ -88,6 +90,8 @@ export interface Endpoints {
   relay?: Endpoint;
   sms?: Endpoint;
   control?: Endpoint;
+  /** The control API's unix socket (controlSocket). */
+  controlSocket?: string;
   /** Transparent mode: the TPROXY listener in the censor namespace. */
   transparent?: Endpoint;
   /** Listeners of the other networks of the active profiles (a client's network is the listener it uses). */

@@ -13,7 +13,6 @@
 import type { Socket } from "node:net";
 import { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
-import { connectThroughSocks } from "../util/socks-client.js";
 import { dnsQuery, failureOf, httpGet, STEP_MS, titleOf, tlsHandshake, type Endpoint } from "./net.js";
 
 export const PROBE_NAME = "chokepoint-probe";
@@ -23,8 +22,10 @@ export const WEB_CONNECTIVITY_VERSION = "0.4.3";
 export interface WebOptions {
   /** The network's resolver. */
   dns: Endpoint;
-  /** The network's SOCKS5 entry; `username` names the network (and the tag: NETWORK+TAG). */
-  socks: Endpoint & { username?: string };
+  /** Opens a TCP connection to ip:port the way this probe reaches the world: through the network's SOCKS5 entry, or directly (transparent mode). */
+  connect: (ip: string, port: number, ms: number) => Promise<Socket>;
+  /** The SOCKS5 entry used (recorded as OONI's socksproxy), if any. */
+  socksproxy?: string;
   /** POSTs a THRequest to the control vantage and returns its THResponse (or throws). */
   control: (request: ThRequestBody) => Promise<ThResponseBody>;
   /** The world's trust anchor (PEM): a certificate not issued under it is the censor's. */
@@ -93,7 +94,7 @@ export async function webConnectivity(target: string, o: WebOptions): Promise<Oo
   const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
   const ms = o.stepMs ?? STEP_MS;
   const keys: Record<string, unknown> = {
-    agent: "redirect", client_resolver: o.dns.host, retries: null, socksproxy: endpoint(o.socks.host, o.socks.port),
+    agent: "redirect", client_resolver: o.dns.host, retries: null, socksproxy: o.socksproxy ?? null,
     queries: [], tcp_connect: [], tls_handshakes: [], requests: [],
     control_failure: null, dns_experiment_failure: null, http_experiment_failure: null,
   };
@@ -121,7 +122,7 @@ export async function webConnectivity(target: string, o: WebOptions): Promise<Oo
   for (const ip of addrs) {
     let failure: string | null = null;
     try {
-      const s = await connectThroughSocks(o.socks, ip, port, ms);
+      const s = await o.connect(ip, port, ms);
       if (conn) s.destroy(); else conn = s;
     } catch (err) {
       failure = failureOf(err);

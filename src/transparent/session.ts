@@ -10,7 +10,7 @@ import { selectProfiles, zoneFor } from "../profile/select.js";
 import { buildWorld } from "../world/build.js";
 import { toInstant } from "../util/time.js";
 import { CENSOR_NS, down, loadRuleset, plan, preflight, up, type Plan } from "./topology.js";
-import { onPathRuleset, upOnPath } from "./onpath.js";
+import { boxDnsAddress, onPathRuleset, upOnPath } from "./onpath.js";
 import { load } from "../util/netfilter.js";
 import { sh } from "../util/exec.js";
 import { DEFAULT_BOX } from "../profile/box-model.js";
@@ -40,6 +40,10 @@ export interface Session {
   datapath: "proxy" | "onpath";
   /** The network a command runs on when none is named. */
   network: string;
+  /** The lab's control API on a unix socket: commands in the namespaces reach it through the file system (no route to the censor's loopback). */
+  controlSocket: string;
+  /** A resolver address for a network's clients: where the lab's resolver for that network answers them (any address on port 53 is taken there too). */
+  resolverOf(network: string): string;
   ready: { endpoints: Record<string, unknown> };
   /** The namespace of a network's clients. */
   namespaceOf(network: string): string;
@@ -134,7 +138,8 @@ export async function startSession(o: SessionOptions): Promise<Session> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    child = spawn("ip", ["netns", "exec", CENSOR_NS, process.execPath, BIN, "up", "--json", "--transparent-plan", planFile, ...upArgs(o)], {
+    const controlSocket = join(dir, "control.sock");
+    child = spawn("ip", ["netns", "exec", CENSOR_NS, process.execPath, BIN, "up", "--json", "--transparent-plan", planFile, "--control-socket", controlSocket, ...upArgs(o)], {
       stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" },
     });
     const ready = await new Promise<{ endpoints: Record<string, unknown> }>((resolve, reject) => {
@@ -165,6 +170,13 @@ export async function startSession(o: SessionOptions): Promise<Session> {
       plan: p,
       datapath,
       network: first,
+      controlSocket,
+      resolverOf(network: string): string {
+        const i = p.links.findIndex((x) => x.network === network);
+        if (i < 0) throw new Error(`no network "${network}" in this lab (networks: ${networks.join(", ")})`);
+        // On the path, the first hop is a router (its own address is not DNATed): the box's resolver address for the link.
+        return datapath === "onpath" ? boxDnsAddress(i) : p.links[i]!.censorV4;
+      },
       ready,
       namespaceOf(network: string): string {
         const ns = byNetwork.get(network);

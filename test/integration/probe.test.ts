@@ -7,6 +7,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { cli, exited, upJson } from "../helpers/cli.js";
+import { run } from "../helpers/tools.js";
+import { statSync } from "node:fs";
 import { tempDir } from "../helpers/profiles.js";
 
 const NET = "kazakhtelecom-megaline";
@@ -18,7 +20,7 @@ let events: string;
 beforeAll(async () => {
   dir = tempDir();
   events = join(dir, "events.jsonl");
-  const up = await upJson(["--profile", "kz-2024-tls-timeout", "--at", "2024-05-14T20:00", "--ports", "auto", "--events", events]);
+  const up = await upJson(["--profile", "kz-2024-tls-timeout", "--at", "2024-05-14T20:00", "--ports", "auto", "--events", events, "--control-socket", join(dir, "control.sock")]);
   child = up.child;
   const c = up.ready.endpoints.control!;
   control = `http://${c.host}:${c.port}`;
@@ -94,3 +96,37 @@ describe("chokepoint probe", () => {
     expect(none.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9\/v1\/status/);
   });
 });
+
+describe("tagging a client's flows by its address, and the control API on a unix socket", () => {
+  it("POST /v1/tag names the next flows of a client (what a probe in transparent mode uses); null clears it", async () => {
+    const post = (b: unknown): Promise<Response> => fetch(`${control}/v1/tag`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(b) });
+    expect((await post({ client: "127.0.0.1", tag: "by-address-1" })).status).toBe(200);
+    await run("curl", ["-s", "-m", "3", "-k", "-o", "/dev/null", "--proxy", `socks5h://${NET}@127.0.0.1:${await socksPort()}`, "https://www.example.kz/"]);
+    expect((await post({ client: "127.0.0.1", tag: null })).status).toBe(200);
+    await run("curl", ["-s", "-m", "3", "-k", "-o", "/dev/null", "--proxy", `socks5h://${NET}@127.0.0.1:${await socksPort()}`, "https://www.example.kz/path-untagged"]);
+    await new Promise((r) => setTimeout(r, 300)); // the batched events file
+    const lines = readFileSync(events, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>).filter((e) => e.observation?.sni === "www.example.kz");
+    expect(lines.some((e) => e.tag === "by-address-1")).toBe(true);
+    expect(lines.at(-1)!.tag).toBeUndefined();
+    const bad = await post({ client: "not-an-address", tag: "x" });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/client must be the client's IP address/);
+    expect((await post({ client: "127.0.0.1", tag: "has space" })).status).toBe(400);
+  });
+
+  it("the CLI and the probe reach the API through the unix socket, which only its owner may open", () => {
+    const sock = join(dir, "control.sock");
+    expect(statSync(sock).mode & 0o777).toBe(0o600);
+    const st = cli(["status", "--control", `unix:${sock}`, "--json"]);
+    expect(st.code).toBe(0);
+    expect(JSON.parse(st.stdout)).toMatchObject({ network: NET });
+    const r = cli(["probe", "--control", `unix:${sock}`, "--network", NET, "http://www.example.kz/"]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ test_keys: { blocking: false, accessible: true } });
+  });
+});
+
+async function socksPort(): Promise<number> {
+  const st = (await (await fetch(`${control}/v1/status`)).json()) as { endpoints: { socks: { port: number } } };
+  return st.endpoints.socks.port;
+}

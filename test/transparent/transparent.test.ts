@@ -122,6 +122,27 @@ describe.skipIf(!!why)("transparent mode (root)", () => {
     expect(r.stdout).toMatch(/issuer=.*CN ?= ?Information Security Certification Authority/);
   });
 
+  it("the reference probe in a network's namespace (transparent entry, tagged through the control socket) is scored 100% right", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "chokepoint-tprobe-"));
+    const events = join(dir, "events.jsonl"), out = join(dir, "probe.jsonl");
+    // kz-2024 runs on its default datapath here: the on-path box.
+    const r = await exec(["--profile", "kz-2024-tls-timeout", "--network", "kazakhtelecom-megaline", "--at", "2024-05-14T20:00:00+05:00", "--events", events],
+      [process.execPath, BIN, "probe", "--out", out, "meduza.io", "https://www.pinterest.com/", "http://www.example.kz/"]);
+    expect(r.stderr).toContain("[3/3]");
+    expect(r.code).toBe(0);
+    const ms = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { input: string; test_keys: { blocking: unknown; http_experiment_failure: unknown; socksproxy: unknown } });
+    expect(ms.map((m) => [m.input, m.test_keys.blocking, m.test_keys.http_experiment_failure])).toEqual([
+      ["https://meduza.io/", "http-failure", "generic_timeout_error"],
+      ["https://www.pinterest.com/", "http-failure", "ssl_unknown_authority"],
+      ["http://www.example.kz/", false, null],
+    ]);
+    expect(ms[0]!.test_keys.socksproxy).toBeNull();
+    const tagged = readFileSync(events, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { tag?: string }).filter((e) => e.tag);
+    expect(tagged.length).toBeGreaterThan(2);
+    const s = await run(process.execPath, [BIN, "score", "--events", events, "--json", out]);
+    expect(JSON.parse(s.stdout)).toMatchObject({ measurements: 3, right: 3, wrong: 0, unknown: 0 });
+  });
+
   it("up --transparent keeps the namespaces until SIGTERM, then removes everything", async () => {
     const child = spawn(process.execPath, [BIN, "up", "--transparent", "--json", "--profile", "example-basics"], { stdio: ["ignore", "pipe", "pipe"] });
     const ready = await new Promise<{ namespaces: Record<string, string> }>((resolve, reject) => {

@@ -2,31 +2,27 @@
 import type { Command } from "commander";
 import { c } from "../style.js";
 import { fail } from "../errors.js";
+import { controlRequest, type ControlReply } from "../../util/control-client.js";
 
 interface Conn { control: string; token?: string; json?: boolean }
 
 const DEFAULT = process.env.CHOKEPOINT_CONTROL ?? "http://127.0.0.1:8470";
 
 async function call(o: Conn, method: "GET" | "POST", path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const url = new URL(path, o.control.endsWith("/") ? o.control : `${o.control}/`);
-  let res: Response;
+  let r: ControlReply;
   try {
-    res = await fetch(url, {
-      method,
-      headers: { ...(body !== undefined ? { "content-type": "application/json" } : {}), ...(o.token ? { authorization: `Bearer ${o.token}` } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(30_000),
-    });
+    r = await controlRequest(o.control, path, { method, ...(body !== undefined ? { body } : {}), ...(o.token ? { token: o.token } : {}) });
   } catch (err) {
-    throw new Error(`no lab answers at ${o.control} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}); is \`chokepoint up\` running? (--control URL)`);
+    throw new Error(`no lab answers at ${o.control} (${(err as Error).message}); is \`chokepoint up\` running? (--control URL)`);
   }
-  const v = (await res.json().catch(() => ({}))) as Record<string, unknown>;
-  if (!res.ok) throw new Error(`${res.status}: ${String(v.error ?? res.statusText)}`);
+  let v: Record<string, unknown> = {};
+  try { v = JSON.parse(r.text) as Record<string, unknown>; } catch { /* not JSON */ }
+  if (r.status < 200 || r.status >= 300) throw new Error(`${r.status}: ${String(v.error ?? r.text.slice(0, 200))}`);
   return v;
 }
 
 const connOptions = (cmd: Command): Command => cmd
-  .option("--control <url>", "the lab's control API (env CHOKEPOINT_CONTROL)", DEFAULT)
+  .option("--control <url>", "the lab's control API: http://HOST:PORT or unix:PATH (env CHOKEPOINT_CONTROL)", DEFAULT)
   .option("--token <token>", "its token, when bound beyond loopback (env CHOKEPOINT_CONTROL_TOKEN)", process.env.CHOKEPOINT_CONTROL_TOKEN)
   .option("--json", "print the API's JSON answer");
 

@@ -30,8 +30,11 @@ export function execCommand(program: Command): void {
       try {
         const { profile, ...rest } = o;
         session = await startSession({ profiles: profile, ...rest });
-        const ns = session.namespaceOf(o.network ?? session.network);
-        const child = spawn("ip", ["netns", "exec", ns, ...command], { stdio: "inherit" });
+        const network = o.network ?? session.network;
+        const ns = session.namespaceOf(network);
+        // What a command (the reference probe, say) needs to find the lab from inside: its control API, network and resolver.
+        const env = { ...process.env, CHOKEPOINT_CONTROL: `unix:${session.controlSocket}`, CHOKEPOINT_NETWORK: network, CHOKEPOINT_RESOLVER: session.resolverOf(network) };
+        const child = spawn("ip", ["netns", "exec", ns, ...command], { stdio: "inherit", env });
         const forward = (sig: NodeJS.Signals): void => { child.kill(sig); };
         process.on("SIGINT", forward);
         process.on("SIGTERM", forward);

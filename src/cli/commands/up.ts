@@ -17,6 +17,7 @@ import { fail } from "../errors.js";
 
 interface UpOptions {
   profile: string[];
+  controlSocket?: string;
   country?: string;
   variant?: string;
   network?: string;
@@ -131,6 +132,7 @@ export function upCommand(program: Command): void {
     .option("--services-file <file>", "--service lines from a file (NAME=HOST:PORT a line, # comments)")
     .option("--paused", "start with lab time stopped (at --from, --at or now): press Play in the live view, or `clock resume`")
     .option("--no-control", "no control API and live view")
+    .option("--control-socket <path>", "also serve the control API on this unix socket (owner-only; what transparent mode gives the commands in its namespaces)")
     .addOption(new Option("--transparent-plan <file>", "(internal) run inside the censor namespace of this topology").hideHelp())
     .action(async (o: UpOptions) => {
       try {
@@ -170,6 +172,7 @@ export function upCommand(program: Command): void {
           control: o.control,
           ...(token ? { controlToken: token } : {}),
           ...(o.controlHost.length ? { controlHosts: o.controlHost } : {}),
+          ...(o.controlSocket ? { controlSocket: o.controlSocket } : {}),
           ...(o.allowUpstream.length ? { allowUpstream: o.allowUpstream } : {}),
           ...(o.proxyPassword ? { proxyPassword: o.proxyPassword } : {}),
           ...(o.eventsMaxSize ? { eventsMaxBytes: parseSize(o.eventsMaxSize) } : {}),
