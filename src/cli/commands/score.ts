@@ -50,6 +50,8 @@ export function scoreCommand(program: Command): void {
         const missed: string[] = [];
         if (minRecall !== undefined && (s.recall ?? 1) < minRecall) missed.push(`recall ${pct(s.recall)} < ${pct(minRecall)}`);
         if (maxFp !== undefined && (s.falsePositiveRate ?? 0) > maxFp) missed.push(`false positives ${pct(s.falsePositiveRate)} > ${pct(maxFp)}`);
+        // Thresholds judged on nothing would pass silently.
+        if ((minRecall !== undefined || maxFp !== undefined) && s.measurements > 0 && s.right + s.wrong === 0) missed.push("no measurement has ground truth (was the lab's --events on, are the networks and times right?)");
         if (missed.length) {
           process.stderr.write(`chokepoint: threshold missed: ${missed.join("; ")}\n`);
           process.exitCode = 1;
