@@ -58,6 +58,12 @@ const all = files(SRC);
 const graph = new Map(all.map((f) => [f, importsOf(f)]));
 
 describe("the layers of src/", () => {
+  it("are the table docs/ARCHITECTURE.md draws", () => {
+    const doc = readFileSync(join(ROOT, "docs", "ARCHITECTURE.md"), "utf8");
+    const rows = [...doc.matchAll(/^\| (\d+) \| ([^|]+) \|/gm)].map((m) => ({ n: Number(m[1]), units: [...m[2]!.matchAll(/`([^`]+)`/g)].map((u) => u[1]!.replace(/\/$/, "")) }));
+    expect(rows.sort((a, b) => a.n - b.n).map((r) => r.units.sort())).toEqual(LAYERS.map((l) => [...l].sort()));
+  });
+
   it("every import goes to the same folder or a lower layer", () => {
     const wrong: string[] = [];
     for (const [file, deps] of graph) {
