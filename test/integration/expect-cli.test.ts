@@ -49,9 +49,17 @@ describe("chokepoint expect", () => {
     expect(cli([...P, "--network", "nowhere", "meduza.io"]).stderr).toMatch(/no network "nowhere" in the chosen profiles \(networks: kazakhtelecom-megaline, beeline-fixed, small-isp\)/);
     expect(cli(P).stderr).toMatch(/name targets \(URLs or names\) or --targets FILE/);
     expect(cli([...P, "--targets", "/nonexistent/list.txt"]).stderr).toMatch(/--targets \/nonexistent\/list.txt: no such file/);
-    const r = cli([...P, "service:whatsapp", "meduza.io"]);
+    const r = cli([...P, "service:sms", "tor://bridge.example:443", "meduza.io"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/1 target not measured: service:whatsapp: messaging services and Tor bridges are not web targets/);
+    expect(r.stderr).toMatch(/2 targets not measured: service:sms: not one of OONI's messaging tests \(service:whatsapp, .*\); tor:\/\/bridge\.example:443: messaging services and Tor bridges are not web targets/);
     expect(r.stdout).toMatch(/meduza\.io\s+http-failure\s+generic_timeout_error\s+tls-timeout/);
+  });
+
+  it("gives the keys of OONI's messaging tests for service:NAME", () => {
+    const r = cli(["expect", "--profile", "kz-2014-02-13-almaty-messaging", "--at", "2014-02-13T17:30", "--network", "kcell-almaty-mobile", "--json", "service:whatsapp", "service:signal"]);
+    expect(r.code).toBe(0);
+    const [wa, signal] = JSON.parse(r.stdout) as { test: string; observe: string; keys: Record<string, unknown> }[];
+    expect(wa).toMatchObject({ test: "whatsapp", observe: "service-unavailable", keys: { whatsapp_endpoints_status: "blocked", registration_server_status: "blocked" } });
+    expect(signal).toMatchObject({ test: "signal", observe: "false", keys: { signal_backend_status: "ok", signal_backend_failure: null } });
   });
 });

@@ -3,7 +3,7 @@
 // censor even for a blocked target; the probe's OONI measurements name the failures OONI's
 // probe would, and `chokepoint score` finds them all right.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ChildProcess } from "node:child_process";
 import { cli, exited, upJson } from "../helpers/cli.js";
@@ -85,6 +85,30 @@ describe("chokepoint probe", () => {
     let scored = s();
     for (let i = 0; i < 10 && scored.right !== 3; i++) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200); scored = s(); }
     expect(scored).toMatchObject({ measurements: 3, right: 3, wrong: 0, unknown: 0 });
+  });
+
+  it("finds each wrong verdict planted in its OONI measurements, and classifies it", () => {
+    const out = join(dir, "probe.jsonl");
+    const planted = join(dir, "planted.jsonl");
+    // A missed block, a block in the wrong class, a false positive.
+    const plant: Record<string, unknown> = { "https://meduza.io/": false, "https://www.pinterest.com/": "dns", "http://www.example.kz/": "http-diff" };
+    writeFileSync(planted, readFileSync(out, "utf8").trim().split("\n").map((l) => {
+      const m = JSON.parse(l) as { input: string; test_keys: Record<string, unknown> };
+      m.test_keys.blocking = plant[m.input];
+      return JSON.stringify(m);
+    }).join("\n"));
+    const r = cli(["score", "--events", events, "--json", "--max-false-positive", "0", planted]);
+    expect(r.code).toBe(1);
+    const s = JSON.parse(r.stdout) as { wrong: number; confusion: Record<string, Record<string, number>>; rows: { target: string; result: string; verdict: unknown; truth: string }[] };
+    expect(s.wrong).toBe(3);
+    expect(s.rows.map((x) => [x.target, x.result, x.verdict, x.truth])).toEqual([
+      ["https://meduza.io/", "wrong", "false", "http-failure"],
+      ["https://www.pinterest.com/", "wrong", "dns", "http-failure"],
+      ["http://www.example.kz/", "wrong", "http-diff", "false"],
+    ]);
+    expect(s.confusion["http-failure"]).toMatchObject({ false: 1, dns: 1 });
+    expect(s.confusion.false).toMatchObject({ "http-diff": 1 });
+    expect(r.stderr).toMatch(/threshold missed: false positives 100\.0% > 0\.0%/);
   });
 
   it("stops with a clear error for a network the lab does not have, and for no lab at all", () => {
