@@ -17,6 +17,7 @@ import type { LabContext } from "../runtime/context.js";
 import { account, judge, type EventFields } from "../runtime/judge.js";
 import type { FlowCarrier } from "../runtime/flows.js";
 import type { Action, Dpi } from "../profile/model.js";
+import { blockPage } from "./page.js";
 import { DEFAULT_DPI } from "../profile/model.js";
 import { assertNever, connectEnactment, streamEnactment } from "../profile/actions.js";
 import type { Observation, Verdict } from "../policy/types.js";
@@ -300,7 +301,7 @@ export class Interceptor implements FlowCarrier {
   private perRequestStage(f: Flow, verdict: Verdict, c: Classified, first: Buffer): boolean {
     if (verdict.action.type !== "allow" || c.kind !== "http" || c.http.host === undefined || !this.lab.policy.hasUrlRules(c.http.host)) return false;
     f.up?.destroy();
-    this.perRequest.take(f.socket, first, { dst: f.dst, network: f.network, client: `${f.client.ip}:${f.client.port}`, flow: f.id, entry: f.entry, hold: (s) => this.hold(s) });
+    this.perRequest.take(f.socket, first, { dst: f.dst, network: f.network, client: `${f.client.ip}:${f.client.port}`, flow: f.id, entry: f.entry, hold: (s, ms, then) => this.hold(s, ms, then) });
     return true;
   }
 
@@ -341,6 +342,7 @@ export class Interceptor implements FlowCarrier {
       case "page":
         f.up?.destroy();
         if (c.kind !== "http" || a.type !== "blockpage") { socket.resetAndDestroy(); return; } // no page over TLS: a reset
+        if (a.holdMs) return this.holdThenPage(socket, a);
         socket.end(blockPage(a));
         return;
       case "alert":
@@ -353,6 +355,16 @@ export class Interceptor implements FlowCarrier {
       default:
         return assertNever(how, "stream enactment");
     }
+  }
+
+  /**
+   * The page after a hold (KZ HTTP 2019-20, SIGCOMM 2020 §5.3): the censor keeps the stream,
+   * reading and dropping what the client sends, for `holdMs`; then the page and a FIN (the
+   * record saw them in one FIN+PSH+ACK segment; here the kernel decides the segmentation). A
+   * client that leaves first ends it.
+   */
+  private holdThenPage(socket: Socket, a: Extract<Action, { type: "blockpage" }>): void {
+    this.hold(socket, a.holdMs, () => socket.end(blockPage(a)));
   }
 
   /**
@@ -420,8 +432,8 @@ export class Interceptor implements FlowCarrier {
     });
   }
 
-  /** Silence: the client's bytes go nowhere until it gives up (bounded by a timeout). */
-  private hold(socket: Socket, timeoutMs = DEFAULT_HOLD_MS): void {
+  /** Silence: the client's bytes go nowhere until it gives up (bounded by a timeout, then closed, or `then`). */
+  private hold(socket: Socket, timeoutMs = DEFAULT_HOLD_MS, then?: () => void): void {
     if (this.heldSockets.size >= MAX_HELD) { socket.destroy(); return; }
     this.stats.held++;
     this.heldSockets.add(socket);
@@ -429,7 +441,7 @@ export class Interceptor implements FlowCarrier {
     socket.removeAllListeners("data");
     socket.on("data", () => undefined); // read and discard, as a black hole would
     socket.resume();
-    const timer = setTimeout(() => socket.destroy(), timeoutMs);
+    const timer = setTimeout(() => (then && !socket.destroyed ? then() : socket.destroy()), timeoutMs);
     socket.once("close", () => {
       clearTimeout(timer);
       this.heldSockets.delete(socket);
@@ -518,8 +530,3 @@ function observe(c: Classified): Partial<Observation> {
   }
 }
 
-function blockPage(a: Extract<Action, { type: "blockpage" }>): string {
-  const body = a.body;
-  const headers = { "Content-Type": "text/html; charset=utf-8", ...a.headers, "Content-Length": String(Buffer.byteLength(body)), Connection: "close" };
-  return `HTTP/1.1 ${a.status} ${a.reason ?? ""}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n${body}`;
-}

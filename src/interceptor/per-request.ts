@@ -2,6 +2,7 @@
 // Translate's URL feature), each HTTP request on the connection is judged, and allowed ones
 // are forwarded through http-proxy-3 with a keep-alive agent. Other flows are spliced raw.
 import { Agent, createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { blockPage } from "./page.js";
 import type { Socket } from "node:net";
 import { createProxyServer } from "http-proxy-3";
 import type { LabContext } from "../runtime/context.js";
@@ -9,7 +10,7 @@ import type { Destination } from "./upstream.js";
 import { judge } from "../runtime/judge.js";
 import { assertNever, streamEnactment } from "../profile/actions.js";
 
-export interface RequestContext { dst: Destination; network: string; client: string; flow: string; entry: string; hold: (s: Socket) => void }
+export interface RequestContext { dst: Destination; network: string; client: string; flow: string; entry: string; hold: (s: Socket, ms?: number, then?: () => void) => void }
 
 const contexts = new WeakMap<Socket, RequestContext>();
 
@@ -70,6 +71,10 @@ export class PerRequest {
       }
       case "page":
         if (a.type !== "blockpage") { req.socket.resetAndDestroy(); return; }
+        if (a.holdMs) { // held, then the page and a FIN (blockpage's hold)
+          ctx.hold(req.socket, a.holdMs, () => req.socket.end(blockPage(a)));
+          return;
+        }
         res.writeHead(a.status, a.reason ?? "", { "Content-Type": "text/html; charset=utf-8", ...a.headers }).end(a.body);
         return;
       case "reset": req.socket.resetAndDestroy(); return;

@@ -70,7 +70,7 @@ export const AT_HTTP: Record<StreamEnactment, Conclusion> = {
   mitm: { observe: "false", blocking: false, accessible: true, why: "nothing to intercept in plain HTTP: the server's page" },
   reset: { observe: "http-failure", blocking: "http-failure", accessible: false, failure: "connection_reset", why: "the request is answered with a RST" },
   close: { observe: "http-failure", blocking: "http-failure", accessible: false, failure: "eof_error", why: "the connection is closed (FIN) after the request" },
-  page: { observe: "blockpage", blocking: "http-diff", accessible: false, why: "a block page (or redirect) from the middle instead of the server's" },
+  page: { observe: "blockpage", blocking: "http-diff", accessible: false, why: "a block page (or redirect) from the middle instead of the server's (after the rule's hold, if it has one: a probe that gives up sooner sees generic_timeout_error)" },
   alert: { observe: "http-failure", blocking: "http-failure", accessible: false, failure: "http_invalid_response", why: "bytes that are not an HTTP response" },
   silence: { observe: "http-failure", blocking: "http-failure", accessible: false, failure: "generic_timeout_error", why: "the request is never answered" },
 };

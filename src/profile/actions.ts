@@ -118,6 +118,7 @@ export const ACTIONS: { [K in ActionType]: ActionRow<K> } = {
       headers: z.record(z.string(), z.string()).optional().describe("extra response headers"),
       body: z.string().optional().describe("the page"),
       location: z.string().optional().describe("a redirect: sets Location (status defaults to 302)"),
+      hold: Duration.optional().describe("hold the connection this long first, reading and dropping what the client sends (nothing reaches the server), then send the page and close (KZ HTTP 2019-20: about 15s)"),
     }),
     parse: (raw) => {
       const p = obj(raw);
@@ -126,7 +127,8 @@ export const ACTIONS: { [K in ActionType]: ActionRow<K> } = {
       const headers = { ...((p.headers as Record<string, string> | undefined) ?? {}) };
       if (location) headers.Location = location;
       const reason = (p.reason as string | undefined) ?? STATUS_REASON[status];
-      return { type: "blockpage", status, headers, body: (p.body as string | undefined) ?? "", ...(reason ? { reason } : {}) };
+      const hold = p.hold === undefined ? undefined : parseDuration(p.hold as string | number);
+      return { type: "blockpage", status, headers, body: (p.body as string | undefined) ?? "", ...(reason ? { reason } : {}), ...(hold !== undefined ? { holdMs: hold } : {}) };
     },
     dns: "world", connect: "reset", stream: "page", message: "deliver", kernel: "accept", blocks: true, shown: "block",
   },

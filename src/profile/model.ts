@@ -11,7 +11,7 @@ export type Action =
   | { type: "spoof"; addresses: string[]; ttl: number }
   | { type: "drop"; timeoutMs?: number }
   | { type: "rst" } | { type: "fin" }
-  | { type: "blockpage"; status: number; reason?: string; headers: Record<string, string>; body: string }
+  | { type: "blockpage"; status: number; reason?: string; headers: Record<string, string>; body: string; /** Held this long before the page (the stream read and dropped). */ holdMs?: number }
   | { type: "tls-alert"; alert: number }
   | { type: "throttle"; rate?: number; delayMs?: number; loss?: number; stallMs?: number; afterBytes?: number }
   | { type: "mitm"; ca: string; copySubject: boolean; serverValid?: boolean }

@@ -29,6 +29,7 @@ rules:
   - { id: tor, match: { fingerprint: tor-2012 }, networks: [other], action: drop }
   - { id: kw, match: { keyword: forbidden-word }, action: rst }
   - { id: timeout408, match: { host: slideshare.example }, action: { blockpage: { status: 408, body: "" } } }
+  - { id: held, match: { host: held.example }, action: { blockpage: { status: 403, body: "held page", hold: 1s } } }
   - { id: url, match: { url: "translate.example/translate" }, action: { blockpage: { status: 403, body: "url blocked" } } }
 world:
   hosts:
@@ -203,6 +204,18 @@ describe("actions", () => {
     expect(redir.stdout).toBe("302 http://block.example/");
     const t408 = await curl(["-x", proxy(lab), "-o", "/dev/null", "-w", "%{http_code}", "http://slideshare.example/"]);
     expect(t408.stdout).toBe("408");
+  });
+
+  it("a block page after a hold (KZ HTTP 2019-20): nothing for the hold, what the client sends is dropped, then the page and a close", async () => {
+    for (const via of [["--socks5-hostname", socksAddr(lab)], ["-x", proxy(lab)]]) {
+      const t0 = Date.now();
+      const r = await curl([...via, "-w", " %{http_code}", "http://held.example/"]);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+      expect(r.stdout).toBe("held page 403");
+    }
+    // A client that gives up first: no page, and the hold ends with it.
+    const r = await curl(["--max-time", "0.5", "--socks5-hostname", socksAddr(lab), "http://held.example/"]);
+    expect(r.code).toBe(28);
   });
 
   it("connect-level rules act before any payload: drop times out, rst is refused", async () => {

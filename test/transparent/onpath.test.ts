@@ -31,7 +31,7 @@ rules:
   - { id: reset, match: { sni: reset.example }, action: rst }
   - { id: blocked3, match: { sni: blocked3.example }, action: drop, residual: { seconds: 8, key: 3-tuple, renew: true } }
   - { id: intercepted, match: { sni: mitm.example }, action: mitm }
-  - { id: page, match: { host: page.example }, action: { blockpage: { status: 408, reason: "Request Time-out", body: "held by the box" } } }
+  - { id: page, match: { host: page.example }, action: { blockpage: { status: 408, reason: "Request Time-out", body: "held by the box", hold: 2s } } }
   - { id: slow, match: { sni: slow.example }, action: { throttle: { rate: 256kbit } } }
 `;
 
@@ -144,12 +144,14 @@ describe.skipIf(!!why)("the on-path datapath (root)", () => {
       const out = await l.sh([
         // One request: a second one at once could reuse the client port while the box's
         // socket of the first is in TIME_WAIT (that flow then gets the packet-level verdict).
-        `curl -sS -m 10 -i http://page.example/`,
+        `curl -sS -m 10 -i -w '\ntime %{time_total}\n' http://page.example/`,
         `curl -sS -m 30 -k -o /dev/null -w 'speed %{speed_download}\n' https://slow.example/bytes/131072`,
         `curl -sS -m 30 -k -o /dev/null -w 'fast %{speed_download}\n' https://open.example/bytes/131072`,
       ].join("; echo; "), 60_000);
       expect(out).toMatch(/HTTP\/1\.1 408 Request Time-out/);
       expect(out).toMatch(/held by the box/);
+      // The box held the taken-over stream for the rule's 2 s before the page (SIGCOMM 2020: about 15 s).
+      expect(Number(/time ([\d.]+)/.exec(out)?.[1])).toBeGreaterThanOrEqual(1.9);
       const speed = Number(/speed (\d+)/.exec(out)?.[1]);
       const fast = Number(/fast (\d+)/.exec(out)?.[1]);
       expect(speed).toBeGreaterThan(0);
