@@ -6,6 +6,7 @@ import { runTool, type ToolRun } from "../util/exec.js";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { HTTP_MS } from "../probe/net.js";
 import { sitePage } from "../world/pages.js";
 import type { World } from "../world/world.js";
 import type { Observed } from "../probe/measure.js";
@@ -110,8 +111,10 @@ export async function crossCheck(t: ClientTarget, target: string, throughput: bo
   try {
     const out = join(dir, "body");
     const via = path.kind === "explicit" ? ["-x", `socks5://${encodeURIComponent(path.network)}:x@${path.socks.host}:${path.socks.port}`] : [];
-    const common = ["-sS", "--max-time", "4", "--cacert", t.caFile, "--resolve", `${host}:${port}:${ip}`, ...via];
-    const r = await run("curl", ["-v", "-o", out, "-w", "%{http_code}", ...common, url.href], 8000, undefined, ns);
+    // Plain HTTP waits as a probe's HTTP step does (a held request's page comes late: HTTP_MS).
+    const maxS = url.protocol === "http:" ? HTTP_MS / 1000 : 4;
+    const common = ["-sS", "--max-time", String(maxS), "--cacert", t.caFile, "--resolve", `${host}:${port}:${ip}`, ...via];
+    const r = await run("curl", ["-v", "-o", out, "-w", "%{http_code}", ...common, url.href], (maxS + 4) * 1000, undefined, ns);
     let body: Buffer | undefined;
     try { body = readFileSync(out); } catch { body = undefined; }
     const seen = curlObserved(r, body, host, url.pathname);
@@ -120,7 +123,7 @@ export async function crossCheck(t: ClientTarget, target: string, throughput: bo
       if (issuer) return { tool: "dig+curl+openssl", observed: "mitm", detail: `${seen.detail}; openssl: issued by "${issuer}"` };
     }
     if (seen.observed === "false" && throughput) {
-      const rate = await run("curl", ["-o", "/dev/null", "-w", "%{speed_download}", ...common.map((a) => (a === "4" ? "1.5" : a)), new URL("/bytes/4194304", url).href], 5000, undefined, ns);
+      const rate = await run("curl", ["-o", "/dev/null", "-w", "%{speed_download}", ...common.map((a) => (a === String(maxS) ? "1.5" : a)), new URL("/bytes/4194304", url).href], 5000, undefined, ns);
       // Through a slow link curl may decrypt nothing in time (a TLS record is up to 16 KB): 0 counts.
       const bps = Number(rate.out.trim());
       if ((rate.code === 0 || rate.code === 28) && bps < 256 * 1024) return { tool: "dig+curl", observed: "throttled", detail: `curl: ${Math.round(bps / 1024)} KiB/s` };

@@ -9,7 +9,7 @@ import type { Lab } from "../lab/lab.js";
 import { connectThroughSocks } from "../util/socks-client.js";
 import { sitePage } from "../world/pages.js";
 import { RelayClient } from "../relay/client.js";
-import { dnsQuery as query, httpGet as get, STEP_MS, tlsHandshake as handshake } from "./net.js";
+import { dnsQuery as query, httpGet as get, HTTP_MS, STEP_MS, tlsHandshake as handshake } from "./net.js";
 import type { Service } from "../relay/protocol.js";
 import { unmap } from "../util/address.js";
 
@@ -42,7 +42,7 @@ async function tlsHandshake(socket: Socket, servername: string): Promise<TLSSock
 
 /** One GET: the response, or "timeout" / "reset". */
 async function httpGet(s: Socket, host: string, path: string): Promise<{ status: number; body: Buffer } | "timeout" | "reset"> {
-  const r = await get(s, host, path, { headers: { "User-Agent": "chokepoint-conformance", Accept: "*/*" } });
+  const r = await get(s, host, path, { ms: HTTP_MS, headers: { "User-Agent": "chokepoint-conformance", Accept: "*/*" } });
   return "failure" in r ? (r.failure === "generic_timeout_error" ? "timeout" : "reset") : r;
 }
 

@@ -8,6 +8,11 @@ import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { encodeQuery, replyAddresses, TYPE } from "../dns/wire.js";
 
 export const STEP_MS = 3000;
+/**
+ * How long a probe waits for an HTTP response: longer than the other steps, since a censor
+ * may hold the request before its block page (the 2020 Kazakh HTTP box: about 15 s).
+ */
+export const HTTP_MS = 20_000;
 
 export interface Endpoint { host: string; port: number }
 

@@ -13,7 +13,7 @@
 import type { Socket } from "node:net";
 import { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
-import { dnsQuery, failureOf, httpGet, STEP_MS, titleOf, tlsHandshake, type Endpoint } from "./net.js";
+import { dnsQuery, failureOf, httpGet, HTTP_MS, STEP_MS, titleOf, tlsHandshake, type Endpoint } from "./net.js";
 
 export const PROBE_NAME = "chokepoint-probe";
 /** The web_connectivity version whose keys and analysis this follows. */
@@ -33,8 +33,10 @@ export interface WebOptions {
   network: string;
   /** The measurement id the flows were tagged with, recorded in the annotations. */
   tag?: string;
-  /** Per step (ms). */
+  /** Per step (ms): DNS, TCP, TLS. */
   stepMs?: number;
+  /** For the HTTP response (default HTTP_MS, 20 s: a censor may hold a request before its page). */
+  httpMs?: number;
   softwareVersion?: string;
 }
 
@@ -142,7 +144,7 @@ export async function webConnectivity(target: string, o: WebOptions): Promise<Oo
       else stream = t as TLSSocket;
     }
     if (stream) {
-      const r = await httpGet(stream, url.host, `${url.pathname}${url.search}`, { ms, headers: HEADERS });
+      const r = await httpGet(stream, url.host, `${url.pathname}${url.search}`, { ms: o.httpMs ?? HTTP_MS, headers: HEADERS });
       const request = { url: url.href, method: "GET", headers: HEADERS, body: "" };
       if ("failure" in r) {
         keys.http_experiment_failure = r.failure;
@@ -194,6 +196,17 @@ function peerChain(t: TLSSocket): { data: string; format: "base64" }[] {
   return out;
 }
 
+/**
+ * web_connectivity 0.4's header comparison: an uncommon header name (one a server sets for
+ * itself) in both answers; when neither has any, the same set of header names.
+ */
+export function headersMatch(ours: Record<string, string>, theirs: Record<string, string>): boolean {
+  const a = new Set(Object.keys(ours).map((k) => k.toLowerCase())), b = new Set(Object.keys(theirs).map((k) => k.toLowerCase()));
+  const ua = [...a].filter((k) => !COMMON_HEADERS.has(k)), ub = [...b].filter((k) => !COMMON_HEADERS.has(k));
+  if (!ua.length && !ub.length) return a.size === b.size && [...a].every((k) => b.has(k));
+  return ua.some((k) => ub.includes(k));
+}
+
 /** web_connectivity 0.4's comparison with the control, as its keys. */
 export function analyse(keys: Record<string, unknown>, addrs: string[], port: number, control: ThResponseBody | undefined, response: { status: number; headers: Record<string, string>; body: Buffer } | undefined): Record<string, unknown> {
   const dnsFailure = keys.dns_experiment_failure as string | null;
@@ -209,11 +222,10 @@ export function analyse(keys: Record<string, unknown>, addrs: string[], port: nu
   if (response && control.http_request.status_code > 0) {
     const c = control.http_request;
     const bodyProportion = Math.min(response.body.length, c.body_length) / Math.max(response.body.length, c.body_length, 1);
-    const uncommon = (h: Record<string, string>): string[] => Object.keys(h).map((k) => k.toLowerCase()).filter((k) => !COMMON_HEADERS.has(k)).sort();
     Object.assign(out, {
       body_length_match: bodyProportion > 0.7, body_proportion: bodyProportion,
       status_code_match: response.status === c.status_code,
-      headers_match: uncommon(response.headers).join() === uncommon(c.headers).join(),
+      headers_match: headersMatch(response.headers, c.headers),
       title_match: titleOf(response.body) === c.title,
     });
   }

@@ -183,6 +183,29 @@ describe.skipIf(!!why)("the on-path datapath (root)", () => {
     }, 90_000);
   });
 
+  describe("the 2020-22 HTTP box, from the shipped profile", () => {
+    let s: Session | undefined;
+    afterAll(async () => { await s?.stop(); });
+
+    it("reads 1,434 bytes of a request: padded past them before its Host, a forbidden request gets through; unpadded, it is dropped (USENIX Security 2022)", async () => {
+      s = await startSession({ profiles: ["kz-2020-http-box"], at: "2021-06-01T12:00", network: "kazakhtelecom-megaline" });
+      expect(s.datapath).toBe("onpath");
+      const ns = s.namespaceOf("kazakhtelecom-megaline");
+      // One request, raw: an X-Pad header of N bytes before Host; prints the status line, or "silence".
+      const get = (pad: number): Promise<string> => run("ip", ["netns", "exec", ns, "sh", "-c", `/usr/bin/python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80), timeout=4)
+s.sendall(b"GET / HTTP/1.1\\r\\nX-Pad: " + b"a" * int(sys.argv[2]) + b"\\r\\nHost: blocked-http.example\\r\\nConnection: close\\r\\n\\r\\n")
+try:
+    print(s.recv(64).split(b"\\r\\n")[0].decode() or "closed")
+except socket.timeout:
+    print("silence")
+' ${world("blocked-http.example")} ${pad}`], { timeoutMs: 20_000 }).then((r) => r.stdout.trim() || r.stderr.trim());
+      expect(await get(10)).toBe("silence");
+      expect(await get(1500)).toBe("HTTP/1.1 200 OK");
+    }, 90_000);
+  });
+
   describe("a box that validates checksums and reassembles", () => {
     let l: Awaited<ReturnType<typeof lab>>;
     beforeAll(async () => { l = await lab("flowFrom: syn, checksum: validate, sequence: ignore, ttl: honour, inspect: reassemble"); }, 60_000);
