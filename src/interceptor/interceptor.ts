@@ -257,7 +257,11 @@ export class Interceptor implements FlowCarrier {
   }
 
   /** The client's first bytes, classified and judged (one event for the flow). */
-  private payloadStage(f: Flow, first: Buffer): { verdict: Verdict; c: Classified } {
+  private payloadStage(f: Flow, whole: Buffer): { verdict: Verdict; c: Classified } {
+    // A reassembling DPI reads no further than its buffer (the 2020-22 Kazakh HTTP box: 1,434
+    // bytes; a Host header past them is not seen), however much one read brought.
+    const dpi = this.dpi();
+    const first = dpi.inspect === "reassemble" && whole.length > dpi.reassembleBytes ? whole.subarray(0, dpi.reassembleBytes) : whole;
     const c = classify(first, true);
     const kind = c.kind === "other" ? c.protocol : c.kind;
     this.stats.byKind[kind] = (this.stats.byKind[kind] ?? 0) + 1;

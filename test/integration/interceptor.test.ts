@@ -206,6 +206,17 @@ describe("actions", () => {
     expect(t408.stdout).toBe("408");
   });
 
+  it("a reassembling DPI reads no further than its buffer: the 2020-22 HTTP box misses a Host header past 1,434 bytes (USENIX Security 2022)", async () => {
+    const http = await startLab({ profiles: ["kz-2020-http-box"], at: "2021-06-01T12:00" });
+    try {
+      const get = (path: string) => run("curl", ["-sS", "-m", "3", "-o", "/dev/null", "-w", "%{http_code}", "--socks5-hostname", `127.0.0.1:${http.endpoints.socks!.port}`, `http://blocked-http.example/${path}`]);
+      expect((await get("a".repeat(1500))).stdout).toBe("200"); // the request line alone fills the buffer
+      expect((await get("a".repeat(1300))).code).toBe(28); // the Host header within it: dropped
+    } finally {
+      await http.stop();
+    }
+  });
+
   it("a block page after a hold (KZ HTTP 2019-20): nothing for the hold, what the client sends is dropped, then the page and a close", async () => {
     for (const via of [["--socks5-hostname", socksAddr(lab)], ["-x", proxy(lab)]]) {
       const t0 = Date.now();
