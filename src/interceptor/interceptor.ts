@@ -508,7 +508,10 @@ export class Interceptor implements FlowCarrier {
     const raw = upTls.getPeerCertificate(false)?.raw;
     let ctx;
     try {
-      ctx = this.lab.pki.context({ names: [name], ca: a.ca, at: this.lab.clock.now(), ...(a.copySubject && raw ? { copy: identityOf(raw) } : {}) });
+      const req = { names: [name], ca: a.ca, at: this.lab.clock.now(), ...(a.copySubject && raw ? { copy: identityOf(raw) } : {}) };
+      await this.lab.pki.prepare(req); // a forged host key, generated off the event loop
+      if (socket.destroyed) { upTls.destroy(); return; }
+      ctx = this.lab.pki.context(req);
     } catch {
       socket.destroy(); upTls.destroy(); return;
     }

@@ -1,7 +1,7 @@
 // The lab's PKI: authorities kept in a config directory (keys 0600, created on first use and
 // reused), one RSA-2048 leaf key shared by every leaf (as mitmproxy does), leaves cached per
 // name, TLS secure contexts cached per leaf.
-import { generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
+import { generateKeyPair, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import { chmodSync, existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { isIP } from "node:net";
@@ -194,6 +194,24 @@ export class Pki {
     this.issued++;
     this.leaves.set(cacheKey, leaf);
     return leaf;
+  }
+
+  /**
+   * Makes ready, off the event loop, what `leaf(req)` would otherwise generate synchronously:
+   * a forging authority's key for the host (RSA with e=3, up to 2048 bits: tens of ms to
+   * seconds, a stall for every other flow). Callers on a flow's path await it first.
+   */
+  async prepare(req: LeafRequest): Promise<void> {
+    const spec = this.authority(req.ca ?? "lab").spec;
+    const forgery = (req.validity ?? "valid") === "valid" && req.copy?.notBefore && req.copy.notAfter ? spec.forgery : undefined;
+    if (!forgery || this.leaves.get(this.leafKeyOf(req))) return;
+    const at = req.at ?? Date.now();
+    const bits = bitsAt(forgery, at);
+    const id = `${(req.names[0] ?? "chokepoint").slice(0, 64)}|${bits}`;
+    if (this.hostKeys.get(id)) return;
+    const privateKey = await new Promise<KeyObject>((resolve, reject) =>
+      generateKeyPair("rsa", { modulusLength: bits, publicExponent: forgery.hostKey.exponent }, (err, _pub, key) => (err ? reject(err) : resolve(key))));
+    if (!this.hostKeys.get(id)) this.hostKeys.set(id, { pem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(), key: privateKey, publicPem: publicPemOf(privateKey) });
   }
 
   /** A key of its own for a host (forging authorities), bounded like the leaves. */

@@ -106,6 +106,19 @@ describe("PKI", () => {
     expect(der.includes("\x55\x1d\x11")).toBe(true);
   });
 
+  it("prepares a forged host key off the event loop (the MITM path awaits it), and the leaf then uses it", async () => {
+    const id = identityOf(pki.leaf({ names: ["prepared.example"] }).der);
+    const req = { names: ["prepared.example"], ca: "qaznet", copy: id, at: Date.parse("2019-07-20T12:00:00+06:00") };
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    await pki.prepare(req); // RSA-2048, e=3: generated in the pool, the timer keeps firing
+    clearInterval(timer);
+    expect(ticks).toBeGreaterThanOrEqual(1);
+    const leaf = new X509Certificate(pki.leaf(req).certPem);
+    expect(leaf.publicKey.asymmetricKeyDetails).toMatchObject({ modulusLength: 2048, publicExponent: 3n });
+    await pki.prepare(req); // cached: nothing to do
+  });
+
   it("makes broken certificates on demand", () => {
     const expired = new X509Certificate(pki.leaf({ names: ["e.example"], validity: "expired" }).certPem);
     expect(Date.parse(expired.validTo)).toBeLessThan(Date.now());
