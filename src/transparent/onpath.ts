@@ -45,8 +45,11 @@ export async function upOnPath(p: Plan): Promise<void> {
       await sh("ip", ["netns", "add", n]);
       await ipn(n, "link", "set", "lo", "up");
     }
-    // The box's taken-over sockets end in TIME_WAIT on the server's 4-tuple; a client that
-    // reuses its port (it has no TIME_WAIT of its own) must not meet that old socket.
+    // The box's taken-over sockets would end in TIME_WAIT on the server's 4-tuple, and a
+    // client that reuses its port (it has no TIME_WAIT of its own) would meet that old socket
+    // (the takeover then fails: address in use). A box on the path is no host and keeps no
+    // TIME_WAIT: in its namespace the kernel keeps none (no buckets: a closed socket is gone).
+    await sysctl(CENSOR_NS, "net.ipv4.tcp_max_tw_buckets=0").catch(() => undefined);
     await sysctl(CENSOR_NS, "net.ipv4.tcp_tw_reuse=1").catch(() => undefined);
     for (const n of ns) {
       await sysctl(n, "net.ipv4.ip_forward=1");

@@ -142,9 +142,10 @@ describe.skipIf(!!why)("the on-path datapath (root)", () => {
 
     it("answers an HTTP request with the block page from the middle, and throttles by SNI", async () => {
       const out = await l.sh([
-        // One request: a second one at once could reuse the client port while the box's
-        // socket of the first is in TIME_WAIT (that flow then gets the packet-level verdict).
         `curl -sS -m 10 -i -w '\ntime %{time_total}\n' http://page.example/`,
+        // The same client port again at once: the box keeps no TIME_WAIT, so it is taken over again.
+        `curl -sS -m 10 --local-port 41234 -o /dev/null -w 'again %{http_code}\n' http://page.example/`,
+        `curl -sS -m 10 --local-port 41234 -o /dev/null -w 'again %{http_code}\n' http://page.example/`,
         `curl -sS -m 30 -k -o /dev/null -w 'speed %{speed_download}\n' https://slow.example/bytes/131072`,
         `curl -sS -m 30 -k -o /dev/null -w 'fast %{speed_download}\n' https://open.example/bytes/131072`,
       ].join("; echo; "), 60_000);
@@ -152,6 +153,7 @@ describe.skipIf(!!why)("the on-path datapath (root)", () => {
       expect(out).toMatch(/held by the box/);
       // The box held the taken-over stream for the rule's 2 s before the page (SIGCOMM 2020: about 15 s).
       expect(Number(/time ([\d.]+)/.exec(out)?.[1])).toBeGreaterThanOrEqual(1.9);
+      expect(out.match(/again 408/g)).toHaveLength(2);
       const speed = Number(/speed (\d+)/.exec(out)?.[1]);
       const fast = Number(/fast (\d+)/.exec(out)?.[1]);
       expect(speed).toBeGreaterThan(0);
