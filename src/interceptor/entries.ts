@@ -19,7 +19,23 @@ export interface EntryOptions {
   password?: string;
 }
 
-export interface EntryStats { connections: number; badRequests: number; authFailures: number; headTimeouts: number; refused: number }
+export interface EntryStats {
+  connections: number; badRequests: number; authFailures: number; headTimeouts: number; refused: number;
+  /** Connections closed because the lab's own code failed on them (a bug: said on stderr, never a crash). */
+  internalErrors?: number;
+}
+
+let lastFault = 0;
+
+/** A connection the lab's own code failed on: closed and counted, said on stderr (at most once a minute), the lab goes on. */
+function fault(s: Socket, err: unknown, stats: EntryStats): void {
+  stats.internalErrors = (stats.internalErrors ?? 0) + 1;
+  s.destroy();
+  if (Date.now() - lastFault > 60_000) {
+    lastFault = Date.now();
+    process.stderr.write(`chokepoint: internal error on a connection (closed; the lab goes on; counted in status): ${(err as Error)?.stack ?? String(err)}\n`);
+  }
+}
 
 const MAX_HEAD = 16 * 1024;
 
@@ -28,14 +44,19 @@ export function destroyConnections(server: Server): void {
   for (const s of (server as Server & { live?: Set<Socket> }).live ?? []) s.destroy();
 }
 
-function withLimits(handler: (s: Socket) => void, opts: EntryOptions, stats: EntryStats): Server {
+function withLimits(handler: (s: Socket) => void | Promise<void>, opts: EntryOptions, stats: EntryStats): Server {
   const live = new Set<Socket>();
   const server = createServer({ noDelay: true }, (s) => {
     stats.connections++;
     live.add(s);
     s.on("close", () => live.delete(s));
     s.on("error", () => s.destroy());
-    handler(s);
+    try {
+      const done = handler(s);
+      if (done) done.catch((err: unknown) => fault(s, err, stats));
+    } catch (err) {
+      fault(s, err, stats);
+    }
   });
   (server as Server & { live?: Set<Socket> }).live = live;
   server.maxConnections = opts.maxConnections ?? 20_000;
@@ -228,7 +249,7 @@ export function transparentServer(interceptor: Interceptor, opts: EntryOptions, 
     const strip = unmap;
     const network = networkOf(strip(s.remoteAddress));
     if (!network || s.localPort === undefined) { stats.badRequests++; s.resetAndDestroy(); return; }
-    void interceptor.intercept(s, { ip: strip(s.localAddress), port: s.localPort }, network, { entry: "transparent" });
+    return interceptor.intercept(s, { ip: strip(s.localAddress), port: s.localPort }, network, { entry: "transparent" });
   }, opts, stats);
 }
 

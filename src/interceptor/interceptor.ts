@@ -41,7 +41,7 @@ export interface EntryHooks {
 
 export interface InterceptStats {
   flows: number; judgedAtConnect: number; residualHits: number; held: number; heldNow: number;
-  upstreamErrors: number; loopRefused: number; silentClients: number; reassembleLimits: number; mitm: number; idleClosed: number; handedOver: number; toRelay: number;
+  upstreamErrors: number; loopRefused: number; silentClients: number; /** Flows closed because the lab's own code failed on them (a bug; never a crash). */ internalErrors: number; reassembleLimits: number; mitm: number; idleClosed: number; handedOver: number; toRelay: number;
   /** MITMs not made because the server's certificate was not valid (serverValid). */
   mitmSkipped: number;
   /** Connections the on-path box took over and handed here (carry). */
@@ -102,7 +102,7 @@ export class Interceptor implements FlowCarrier {
   readonly residual = new ResidualTable();
   readonly stats: InterceptStats = {
     flows: 0, judgedAtConnect: 0, residualHits: 0, held: 0, heldNow: 0, upstreamErrors: 0, loopRefused: 0,
-    silentClients: 0, reassembleLimits: 0, mitm: 0, mitmSkipped: 0, idleClosed: 0, handedOver: 0, toRelay: 0, takenOver: 0, byKind: {},
+    silentClients: 0, internalErrors: 0, reassembleLimits: 0, mitm: 0, mitmSkipped: 0, idleClosed: 0, handedOver: 0, toRelay: 0, takenOver: 0, byKind: {},
   };
   private seq = 0;
   private readonly heldSockets = new Set<Socket>();
@@ -336,11 +336,11 @@ export class Interceptor implements FlowCarrier {
     const how = streamEnactment(a);
     const { socket } = f;
     switch (how) {
-      case "pass": return void this.pass(f, first, c);
-      case "throttle": return void this.withUpstream(f, (up) => this.splice(socket, up, first, a as Throttle));
+      case "pass": return this.settle(f, this.pass(f, first, c));
+      case "throttle": return this.settle(f, this.withUpstream(f, (up) => this.splice(socket, up, first, a as Throttle)));
       case "mitm":
-        if (c.kind !== "tls") return void this.withUpstream(f, (up) => this.splice(socket, up, first));
-        return void this.withUpstream(f, (up) => this.mitm(f, up, first, c.hello.sni ?? f.dst.host ?? f.dst.ip, a as Mitm));
+        if (c.kind !== "tls") return this.settle(f, this.withUpstream(f, (up) => this.splice(socket, up, first)));
+        return this.settle(f, this.withUpstream(f, (up) => void this.settle(f, this.mitm(f, up, first, c.hello.sni ?? f.dst.host ?? f.dst.ip, a as Mitm))));
       case "reset": f.up?.destroy(); socket.resetAndDestroy(); return;
       case "close": f.up?.destroy(); socket.end(); return;
       case "page":
@@ -359,6 +359,15 @@ export class Interceptor implements FlowCarrier {
       default:
         return assertNever(how, "stream enactment");
     }
+  }
+
+  /** Work a flow goes on with after its verdict: if the lab's own code fails there, the flow is closed and counted, never the process. */
+  private settle(f: Flow, work: Promise<void>): void {
+    work.catch(() => {
+      this.stats.internalErrors++;
+      f.up?.destroy();
+      f.socket.destroy();
+    });
   }
 
   /**

@@ -190,7 +190,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const smsGateway = new SmsGateway(relay, site.host);
   const egress = new EgressPolicy({
     ...(opts.allowUpstream ? { allow: opts.allowUpstream } : {}),
-    own: () => Object.values(site.endpoints).filter((e): e is { host: string; port: number } => !!e && "port" in e),
+    own: () => Object.values(site.endpoints).filter((e): e is { host: string; port: number } => typeof e === "object" && e !== null && "port" in e),
     ...(plan ? { ownAddresses: new Set([...plan.links.flatMap((l) => [l.censorV4, l.censorV6]), plan.world?.censorV4, plan.world?.censorV6].filter((a): a is string => !!a)) } : {}),
   });
   const upstream = new Upstream({

@@ -150,6 +150,25 @@ describe("tagging a client's flows by its address, and the control API on a unix
   });
 });
 
+describe("a control socket beside the lab's other endpoints", () => {
+  it("is listed by up, and does not trip the code that walks the endpoints (the egress guard's own listeners)", async () => {
+    const d = tempDir();
+    const sock = join(d, "c.sock");
+    const up = await upJson(["--profile", "example-basics", "--world", "internet", "--ports", "auto", "--control-socket", sock]);
+    try {
+      expect(up.ready.endpoints).toMatchObject({ controlSocket: sock });
+      const socks = up.ready.endpoints.socks!;
+      // A destination the guard refuses before connecting (a private address): it walks the lab's endpoints.
+      const r = await run("curl", ["-sS", "-m", "3", "--socks5-hostname", `127.0.0.1:${socks.port}`, "http://10.0.0.1/"]);
+      expect(r.code).not.toBe(0);
+      expect(cli(["status", "--control", `unix:${sock}`, "--json"]).code).toBe(0); // still up
+    } finally {
+      up.child.kill("SIGTERM");
+      await exited(up.child);
+    }
+  });
+});
+
 async function socksPort(): Promise<number> {
   const st = (await (await fetch(`${control}/v1/status`)).json()) as { endpoints: { socks: { port: number } } };
   return st.endpoints.socks.port;

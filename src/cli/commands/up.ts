@@ -193,7 +193,7 @@ export function upCommand(program: Command): void {
         ];
         for (const p of lab.profiles) for (const r of p.rules.slice(0, 8)) lines.push(c.dim(`  ${p.id}/${r.id}: ${describeAction(r.action)}`));
         for (const [name, ep] of Object.entries(lab.endpoints)) {
-          if (name === "networks" || name === "control") continue;
+          if (name === "networks" || name === "control" || typeof ep !== "object") continue;
           const scope = name === "relay" ? "network: as registered" : name === "sms" ? "network: the username" : `network ${lab.network}`;
           lines.push(`  ${name.padEnd(10)} ${(ep as { host: string }).host}:${(ep as { port: number }).port}  (${scope})`);
         }
@@ -205,6 +205,7 @@ export function upCommand(program: Command): void {
           const url = `http://${ch.includes(":") ? `[${ch}]` : ch}:${lab.endpoints.control.port}/`;
           lines.push(`  ${"control".padEnd(10)} ${url}${lab.controlToken ? `?token=${lab.controlToken}` : ""}  (live view and API${lab.controlToken ? `; token ${lab.controlToken}` : ""}; trust the CA: ${url}ca)`);
         }
+        if (lab.endpoints.controlSocket) lines.push(`  ${"control".padEnd(10)} unix:${lab.endpoints.controlSocket}  (the same API on a unix socket: --control unix:PATH)`);
         if (lab.proxyPassword) lines.push(`  ${"proxies".padEnd(10)} need a username (the network) and the password ${lab.proxyPassword} (--world internet beyond loopback)`);
         for (const s of serviceSpecs) {
           const addr = lab.world.addresses(s.name).v4[0];
