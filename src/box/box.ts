@@ -98,6 +98,12 @@ export class Box {
     this.stats.packets++;
     const m = this.model;
     if (m.ports && !m.ports.includes(p.dport) && !m.ports.includes(p.sport)) return { pass: true, decided: "allow" };
+    // A client's new SYN on a 4-tuple decided before (the port reused after that flow ended):
+    // a new flow, as a box that builds its state from SYNs sees it.
+    if (p.flags.syn && !p.flags.ack && !p.flags.rst && this.decided.get(key(p.src, p.sport, p.dst, p.dport))) {
+      this.decided.delete(key(p.src, p.sport, p.dst, p.dport));
+      this.flows.delete(key(p.src, p.sport, p.dst, p.dport));
+    }
     // A decided flow: the kernel carries it (its sets); these are packets that raced the sets.
     const done = this.decided.get(key(p.src, p.sport, p.dst, p.dport));
     if (done === "takeover") return { pass: true, mark: TAKEOVER_MARK };

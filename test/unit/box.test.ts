@@ -54,6 +54,20 @@ describe("the box, switch by switch", () => {
     expect(v.decided).toBeUndefined(); // the null route is the whole block: free again when it expires
   });
 
+  it("a client's new SYN on a 4-tuple decided before (its port reused) is a new flow, judged again", () => {
+    const { box, judged } = boxWith({}, { type: "allow" });
+    handshake(box);
+    box.packet(helloAt(ISN + 1));
+    expect(box.packet(helloAt(ISN + 1 + hello.length)).pass).toBe(true); // decided: no judgement
+    expect(judged).toHaveLength(1);
+    // The same port again, a new connection (another ISN): judged anew.
+    box.packet(pkt("c", { seq: ISN + 50_000, flags: { syn: true } }));
+    box.packet(pkt("s", { seq: SSN, ack: ISN + 50_001, flags: { syn: true, ack: true } }));
+    box.packet(pkt("c", { seq: ISN + 50_001, ack: SSN + 1, flags: { ack: true } }));
+    box.packet(pkt("c", { seq: ISN + 50_001, ack: SSN + 1, flags: { ack: true, psh: true }, payload: hello }));
+    expect(judged).toHaveLength(2);
+  });
+
   it("checksum: an insertion packet with a bad checksum fools a box that does not validate, not one that does", () => {
     for (const [checksum, fooled] of [["ignore", true], ["validate", false]] as const) {
       const { box } = boxWith({ checksum });
