@@ -90,8 +90,10 @@ function parseTime(v: unknown, where: string): number {
 }
 
 /** One record: an OONI measurement (test_keys.blocking) or a plain {target, time, network?, verdict}. */
-function toMeasurement(o: Record<string, unknown>, where: string, network?: string): Measurement {
+function toMeasurement(o: Record<string, unknown>, where: string, network?: string): Measurement | { skip: string } {
   const keys = o.test_keys as Record<string, unknown> | undefined;
+  // Another OONI test (ooniprobe writes them all into one file): not scored, counted.
+  if (keys && typeof o.test_name === "string" && o.test_name !== "web_connectivity") return { skip: o.test_name };
   if (keys && "input" in o) {
     const annotations = (o.annotations ?? {}) as Record<string, unknown>;
     const net = (annotations.chokepoint_network as string | undefined) ?? network;
@@ -111,6 +113,21 @@ function toMeasurement(o: Record<string, unknown>, where: string, network?: stri
 
 /** Measurements from a file: JSON (one measurement or an array), JSON Lines, or CSV with a header (target,time,network,verdict). */
 export function readMeasurements(file: string, network?: string): Measurement[] {
+  return readResults(file, network).measurements;
+}
+
+/** As readMeasurements, with the measurements of other OONI tests left out and counted by test name. */
+export function readResults(file: string, network?: string): { measurements: Measurement[]; skipped: Record<string, number> } {
+  const skipped: Record<string, number> = {};
+  const measurements: Measurement[] = [];
+  for (const m of readAll(file, network)) {
+    if ("skip" in m) skipped[m.skip] = (skipped[m.skip] ?? 0) + 1;
+    else measurements.push(m);
+  }
+  return { measurements, skipped };
+}
+
+function readAll(file: string, network?: string): (Measurement | { skip: string })[] {
   let text: string;
   try {
     text = readFileSync(file, "utf8");

@@ -81,6 +81,18 @@ describe("chokepoint score", () => {
     expect(cli(["score", "--events", events, file]).stdout).toMatch(/right\s+https:\/\/www\.change\.org\//);
   });
 
+  it("leaves out other OONI tests from one ooniprobe file, and says how many", () => {
+    const mixed = join(dir, "mixed.jsonl");
+    writeFileSync(mixed, [
+      JSON.stringify({ test_name: "whatsapp", input: null, measurement_start_time: "2024-05-14 15:00:00", test_keys: { whatsapp_endpoints_status: "ok" } }),
+      JSON.stringify({ test_name: "web_connectivity", input: measured[0]!.target, measurement_start_time: measured[0]!.time.replace("T", " ").replace(/\.\d+Z$/, ""), annotations: { chokepoint_network: NET }, test_keys: { blocking: "http-failure" } }),
+    ].join("\n"));
+    const r = cli(["score", "--events", events, "--json", mixed]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ measurements: 1, right: 1 });
+    expect(r.stderr).toMatch(/not scored \(score reads web_connectivity.*\): 1 whatsapp/);
+  });
+
   it("no ground truth outside the measurement's span or on another network; clear errors for bad input", () => {
     const elsewhere = join(dir, "elsewhere.jsonl");
     writeFileSync(elsewhere, [

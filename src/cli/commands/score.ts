@@ -1,6 +1,6 @@
 // `chokepoint score`: a probe's verdicts against the lab's event log (src/probe/score.ts).
 import type { Command } from "commander";
-import { BLOCKING_CLASSES, readEvents, readMeasurements, score } from "../../probe/score.js";
+import { BLOCKING_CLASSES, readEvents, readResults, score } from "../../probe/score.js";
 import { fail } from "../errors.js";
 import { c } from "../style.js";
 
@@ -33,7 +33,11 @@ export function scoreCommand(program: Command): void {
         const windowS = Number(o.window);
         if (!Number.isFinite(windowS) || windowS < 0 || windowS > 3600) throw new Error(`--window takes seconds from 0 to 3600, got "${o.window}"`);
         const { events, skipped } = readEvents(o.events);
-        const measurements = files.flatMap((f) => readMeasurements(f, o.network));
+        const results = files.map((f) => readResults(f, o.network));
+        const measurements = results.flatMap((r) => r.measurements);
+        const otherTests: Record<string, number> = {};
+        for (const r of results) for (const [k, n] of Object.entries(r.skipped)) otherTests[k] = (otherTests[k] ?? 0) + n;
+        if (Object.keys(otherTests).length) process.stderr.write(`chokepoint: not scored (score reads web_connectivity; chokepoint expect service:NAME gives the other tests' keys): ${Object.entries(otherTests).map(([k, n]) => `${n} ${k}`).join(", ")}\n`);
         const s = score(measurements, events, windowS * 1000);
         if (o.json) process.stdout.write(`${JSON.stringify(s)}\n`);
         else {
