@@ -6,6 +6,6 @@ export { runProbe, type ProbeOptions } from "./run.js";
 export { webConnectivity, analyse, headersMatch, ooniTime, issuerOf, PROBE_NAME, WEB_CONNECTIVITY_VERSION, type WebOptions, type OoniMeasurement, type Blocking, type ThRequestBody, type ThResponseBody } from "./web.js";
 export { dnsQuery, tlsHandshake, httpGet, titleOf, failureOf, STEP_MS, HTTP_MS, type DnsReply, type HttpResponse, type Endpoint } from "./net.js";
 export { expectedVerdict, agrees, webTarget, type ExpectedVerdict, type WebTarget } from "./expect.js";
-export { score, groundTruth, readEvents, readMeasurements, toBlockingClass, BLOCKING_CLASSES, type Measurement, type Score, type ScoredRow, type LoggedEvent, type BlockingClass } from "./score.js";
+export { score, groundTruth, readEvents, readMeasurements, readResults, toBlockingClass, BLOCKING_CLASSES, type Measurement, type Score, type ScoredRow, type LoggedEvent, type BlockingClass } from "./score.js";
 export { AT_DNS, AT_CONNECT, AT_TLS, AT_HTTP, dnsRcodeFailure, type Conclusion, type OoniBlocking } from "./verdicts.js";
 export { expectedMessaging, MESSAGING_TESTS, type ExpectedMessaging, type MessagingTestName } from "./messaging.js";
