@@ -85,6 +85,8 @@ export class Box {
   private readonly flows = new Map<string, Flow>();
   /** Flows decided, client -> server: what their later packets get (bounded; the kernel's sets are the real memory). */
   private readonly decided: Lru<string, "allow" | "drop" | "takeover">;
+  /** The client's initial sequence number of each flow's SYN (a reused port's new SYN has another). */
+  private readonly isns: Lru<string, number>;
   /** Whether the datapath can take flows over (a socket made with TCP_REPAIR); else their verdicts are enacted with packets. */
   canTakeOver = false;
   readonly stats: BoxStats = { packets: 0, flows: 0, judged: 0, ignored: 0, failOpen: 0, injected: 0 };
@@ -92,6 +94,7 @@ export class Box {
   /** `hopsToServer`: routers between the box and the servers (a TTL that cannot cover them never arrives). */
   constructor(private readonly model: BoxModel, private readonly judge: BoxJudge, private readonly hopsToServer = 0, private readonly maxFlows = 100_000) {
     this.decided = new Lru(maxFlows);
+    this.isns = new Lru(maxFlows);
   }
 
   packet(p: TcpPacket): BoxVerdict {
@@ -100,7 +103,8 @@ export class Box {
     if (m.ports && !m.ports.includes(p.dport) && !m.ports.includes(p.sport)) return { pass: true, decided: "allow" };
     // A client's new SYN on a 4-tuple decided before (the port reused after that flow ended):
     // a new flow, as a box that builds its state from SYNs sees it.
-    if (p.flags.syn && !p.flags.ack && !p.flags.rst && this.decided.get(key(p.src, p.sport, p.dst, p.dport))) {
+    // (A copy or retransmission of the flow's own SYN carries the same ISN: not a new flow.)
+    if (p.flags.syn && !p.flags.ack && !p.flags.rst && this.decided.get(key(p.src, p.sport, p.dst, p.dport)) && this.isns.get(key(p.src, p.sport, p.dst, p.dport)) !== p.seq) {
       this.decided.delete(key(p.src, p.sport, p.dst, p.dport));
       this.flows.delete(key(p.src, p.sport, p.dst, p.dport));
     }
@@ -131,6 +135,7 @@ export class Box {
         seen: { client: { ttl: 64, ipId: 0 }, server: { ttl: 64, ipId: 0 } },
       };
       this.flows.set(key(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port), flow);
+      if (asClient) this.isns.set(key(flow.client.ip, flow.client.port, flow.server.ip, flow.server.port), p.seq);
       this.stats.flows++;
       if (!asClient) return { pass: true };
       if (!(m.synPayload && p.payload.length)) return { pass: true };
