@@ -10,7 +10,7 @@
 import { isIP, type Socket } from "node:net";
 import { readFileSync } from "node:fs";
 import type { Lab } from "../lab/lab.js";
-import { httpGet, STEP_MS, tlsHandshake, titleOf, failureOf } from "../probe/net.js";
+import { certFailure, endpointText, failureOf, httpGet, STEP_MS, tlsHandshake, titleOf } from "../probe/net.js";
 import { canonicalAddress } from "../util/address.js";
 import { HttpError } from "./http-error.js";
 
@@ -41,7 +41,6 @@ export function parseEndpoint(s: string): { ip: string; port: number } | undefin
   return ip && port > 0 && port < 65536 ? { ip, port } : undefined;
 }
 
-const endpointOf = (ip: string, port: number): string => (ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`);
 
 /** Reads and checks a THRequest body. */
 export function thRequest(b: Record<string, unknown>): { url: URL; headers: Record<string, string>; endpoints: { ip: string; port: number }[] } {
@@ -90,12 +89,6 @@ function connectOutside(lab: Lab, host: string, ip: string, port: number): Promi
   });
 }
 
-/** OONI's failure string for a certificate the lab world's trust anchor does not accept. */
-function certFailure(err: Error | null): string | null {
-  if (!err) return null;
-  const code = (err as NodeJS.ErrnoException).code ?? err.message;
-  return /ALTNAME|hostname/i.test(code) ? "ssl_invalid_hostname" : /EXPIRED|NOT_YET/i.test(code) ? "ssl_invalid_certificate" : "ssl_unknown_authority";
-}
 
 /** Answers one THRequest from the world's side of the censor. */
 export async function testHelper(lab: Lab, b: Record<string, unknown>): Promise<ThResponse> {
@@ -120,7 +113,7 @@ export async function testHelper(lab: Lab, b: Record<string, unknown>): Promise<
   endpoints.forEach((e) => info(e.ip, RESOLVED_BY_PROBE));
   // TCP (and TLS) to every endpoint, the probe's and the helper's own.
   const all = new Map<string, { ip: string; port: number }>();
-  for (const e of [...endpoints, ...out.dns.addrs.map((ip) => ({ ip, port }))]) all.set(endpointOf(e.ip, e.port), e);
+  for (const e of [...endpoints, ...out.dns.addrs.map((ip) => ({ ip, port }))]) all.set(endpointText(e.ip, e.port), e);
   await Promise.all([...all].map(async ([key, e]) => {
     const s = await connectOutside(lab, host, e.ip, e.port);
     if ("failure" in s) { out.tcp_connect[key] = { status: false, failure: s.failure }; return; }
@@ -128,7 +121,7 @@ export async function testHelper(lab: Lab, b: Record<string, unknown>): Promise<
     if (!tls) { s.destroy(); return; }
     const t = await tlsHandshake(s, host, { ca });
     if ("failure" in t) { out.tls_handshake[key] = { server_name: host, status: false, failure: t.failure }; return; }
-    const failure = certFailure(t.authorizationError ? Object.assign(new Error(String(t.authorizationError)), { code: String(t.authorizationError) }) : null);
+    const failure = certFailure(t);
     out.tls_handshake[key] = { server_name: host, status: failure === null, failure };
     // The lab's origin answers every name at every address: an address is valid for the name only where the world puts the name.
     if (failure === null && out.dns.addrs.includes(e.ip)) info(e.ip, VALID_FOR_DOMAIN);
@@ -146,7 +139,7 @@ export async function testHelper(lab: Lab, b: Record<string, unknown>): Promise<
   if (tls) {
     const t = await tlsHandshake(s, host, { ca });
     if ("failure" in t) { out.http_request.failure = t.failure; return out; }
-    const failure = certFailure(t.authorizationError ? Object.assign(new Error(String(t.authorizationError)), { code: String(t.authorizationError) }) : null);
+    const failure = certFailure(t);
     if (failure) { t.destroy(); out.http_request.failure = failure; return out; }
     stream = t;
   }

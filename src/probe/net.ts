@@ -132,6 +132,16 @@ export function httpGet(s: Socket, host: string, path: string, opts: { ms?: numb
   });
 }
 
+/** "ip:port", or "[ip6]:port": OONI's endpoint notation. */
+export const endpointText = (ip: string, port: number): string => (ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`);
+
+/** OONI's failure for a handshake whose certificate the trust anchor did not accept (null: valid for the name). */
+export function certFailure(t: TLSSocket): string | null {
+  const e = t.authorizationError ? String(t.authorizationError) : "";
+  if (!e) return null;
+  return /ALTNAME|HOSTNAME/i.test(e) ? "ssl_invalid_hostname" : /EXPIRED|NOT_YET/i.test(e) ? "ssl_invalid_certificate" : "ssl_unknown_authority";
+}
+
 /** The text of the first <title> of an HTML body (OONI compares titles). */
 export function titleOf(body: Buffer): string {
   const m = /<title[^>]*>([^<]{0,512})<\/title>/i.exec(body.toString("utf8", 0, Math.min(body.length, 1 << 16)));

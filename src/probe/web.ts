@@ -13,7 +13,7 @@
 import type { Socket } from "node:net";
 import { X509Certificate } from "node:crypto";
 import type { TLSSocket } from "node:tls";
-import { dnsQuery, failureOf, httpGet, HTTP_MS, STEP_MS, titleOf, tlsHandshake, type Endpoint } from "./net.js";
+import { certFailure, dnsQuery, endpointText, failureOf, httpGet, HTTP_MS, STEP_MS, titleOf, tlsHandshake, type Endpoint } from "./net.js";
 
 export const PROBE_NAME = "chokepoint-probe";
 /** The web_connectivity version whose keys and analysis this follows. */
@@ -82,7 +82,6 @@ const HEADERS: Record<string, string> = {
 /** OONI's time format: "YYYY-MM-DD hh:mm:ss", UTC. */
 export const ooniTime = (t: number): string => new Date(t).toISOString().replace("T", " ").replace(/\.\d+Z$/, "");
 
-const endpoint = (ip: string, port: number): string => (ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`);
 
 /** Headers a server sets for itself (OONI compares only these: common ones differ by path and proxy). */
 const COMMON_HEADERS = new Set(["date", "content-type", "server", "cache-control", "vary", "set-cookie", "location", "expires", "x-powered-by", "content-encoding", "last-modified", "accept-ranges", "pragma", "x-frame-options", "etag", "x-content-type-options", "age", "via", "p3p", "x-xss-protection", "content-language", "cf-ray", "strict-transport-security", "link", "x-varnish", "content-length", "connection", "transfer-encoding", "keep-alive"]);
@@ -109,12 +108,12 @@ export async function webConnectivity(target: string, o: WebOptions): Promise<Oo
     const failure = r === "timeout" ? "generic_timeout_error" : r.rcode === 3 ? "dns_nxdomain_error" : r.rcode === 5 ? "dns_refused_error" : r.rcode !== 0 ? "dns_server_failure" : r.addresses.length ? null : "dns_no_answer";
     if (r !== "timeout") addrs = r.addresses;
     keys.dns_experiment_failure = failure;
-    (keys.queries as unknown[]).push({ engine: "udp", resolver_address: endpoint(o.dns.host, o.dns.port), hostname: host, query_type: "A", answers: addrs.map((a) => ({ answer_type: "A", ipv4: a, ttl: null })), failure });
+    (keys.queries as unknown[]).push({ engine: "udp", resolver_address: endpointText(o.dns.host, o.dns.port), hostname: host, query_type: "A", answers: addrs.map((a) => ({ answer_type: "A", ipv4: a, ttl: null })), failure });
   }
   // 2. The control.
   let control: ThResponseBody | undefined;
   try {
-    control = await o.control({ http_request: url.href, http_request_headers: Object.fromEntries(Object.entries(HEADERS).map(([k, v]) => [k, [v]])), tcp_connect: addrs.map((a) => endpoint(a, port)) });
+    control = await o.control({ http_request: url.href, http_request_headers: Object.fromEntries(Object.entries(HEADERS).map(([k, v]) => [k, [v]])), tcp_connect: addrs.map((a) => endpointText(a, port)) });
     keys.control = control;
   } catch (err) {
     keys.control_failure = `unknown_failure: ${(err as Error).message}`;
@@ -135,7 +134,7 @@ export async function webConnectivity(target: string, o: WebOptions): Promise<Oo
   if (conn) {
     let stream: Socket | undefined = conn;
     if (url.protocol === "https:") {
-      const address = endpoint(addrs.find((a) => (keys.tcp_connect as { ip: string; status: { success: boolean } }[]).some((x) => x.ip === a && x.status.success)) ?? addrs[0]!, port);
+      const address = endpointText(addrs.find((a) => (keys.tcp_connect as { ip: string; status: { success: boolean } }[]).some((x) => x.ip === a && x.status.success)) ?? addrs[0]!, port);
       const t = await tlsHandshake(conn, host, { ms, ca: o.ca, alpn: ["http/1.1"] });
       const details = "failure" in t ? {} : { tls_version: t.getProtocol(), cipher_suite: t.getCipher()?.standardName, negotiated_protocol: t.alpnProtocol || "", peer_certificates: peerChain(t) };
       const failure = "failure" in t ? t.failure : certFailure(t);
@@ -174,13 +173,6 @@ export async function webConnectivity(target: string, o: WebOptions): Promise<Oo
   };
 }
 
-/** OONI's failure for a certificate the world's anchor does not accept (null: valid for the name). */
-function certFailure(t: TLSSocket): string | null {
-  const e = t.authorizationError ? String(t.authorizationError) : "";
-  if (!e) return null;
-  t.destroy();
-  return /ALTNAME|HOSTNAME/i.test(e) ? "ssl_invalid_hostname" : /EXPIRED|NOT_YET/i.test(e) ? "ssl_invalid_certificate" : "ssl_unknown_authority";
-}
 
 function peerChain(t: TLSSocket): { data: string; format: "base64" }[] {
   const out: { data: string; format: "base64" }[] = [];
@@ -239,7 +231,7 @@ export function analyse(keys: Record<string, unknown>, addrs: string[], port: nu
   const connected = (keys.tcp_connect as { status: { success: boolean } }[]).some((t) => t.status.success);
   if (!connected) {
     // The control reached the same addresses: the path is blocked (else the site is down for everyone).
-    const controlReached = addrs.some((a) => control.tcp_connect[endpoint(a, port)]?.status);
+    const controlReached = addrs.some((a) => control.tcp_connect[endpointText(a, port)]?.status);
     return controlReached || !consistent ? blame("tcp_ip") : { ...out, blocking: false, accessible: false };
   }
   if (httpFailure !== null || !response) return blame("http-failure");
