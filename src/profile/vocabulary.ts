@@ -5,7 +5,7 @@
 /** Named fingerprints the classifier reports, with what each stands for. */
 export const FINGERPRINTS = {
   "tor-2012": "Tor's 2012 link-handshake ClientHello (its cipher list opening and 0xfeff; emulation, confidence S)",
-  "tor-sni": "the random server name a Tor client sends (www.<4-25 base32>.com or .net, a label that reads as random, in a ClientHello without ALPN)",
+  "tor-sni": "the random server name a Tor client sends (www.<4-25 base32>.com or .net, in a ClientHello without ALPN, with a label that reads as random or with tor's own cipher list)",
   openvpn: "OpenVPN over TCP (length-prefixed P_CONTROL_HARD_RESET_CLIENT)",
   ssh: "an SSH identification string",
   "fully-encrypted": "random-looking first bytes (Wu et al., USENIX Security 2023, the GFW's exemption rules)",

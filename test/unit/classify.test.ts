@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createHash } from "node:crypto";
-import { classify, isTor2012, looksFullyEncrypted, parseHttpHead, TOR_CIPHER_PREFIX } from "../../src/dpi/classify.js";
+import { createHash, randomInt } from "node:crypto";
+import { classify, isTor2012, looksFullyEncrypted, looksRandomLabel, parseHttpHead, TOR_CIPHER_PREFIX, TOR_CIPHERS_NOW } from "../../src/dpi/classify.js";
 import { parseClientHello } from "../../src/dpi/clienthello.js";
 import { buildClientHello, captureClientHello } from "../helpers/tls.js";
 
@@ -40,6 +40,27 @@ describe("ClientHello parsing and fingerprints", () => {
     // Names a present-day tor client sent through the lab: 4 to 25 base32 characters, .com.
     for (const sni of ["www.bv22eestn3vk5lsz.com", "www.q3zp.com", "www.abcdefghijklmnopqrstuvwxy.com", "www.lbuqcx6v7ng.net"]) expect(fps(sni)).toContain("tor-sni");
     for (const sni of ["www.example.kz", "www.bv22eestn3vk5lsz.org", "www.abc.com", "www.b1.com", "mail.q3zpxy.com", "www.abcdefghijklmnopqrstuvwxyz.com"]) expect(fps(sni)).not.toContain("tor-sni");
+  });
+
+  it("recognises every name a tor client draws, short letter-only ones by tor's cipher list, and not such a name from openssl s_client", () => {
+    // Tor 0.4.9.11's list and openssl s_client's default (OpenSSL 3), both captured in the lab.
+    const tor = [0x1301, 0x1303, 0x1302, ...TOR_CIPHERS_NOW, 0x00ff];
+    const sclient = [0x1302, 0x1303, 0x1301, 0xc02c, 0xc030, 0x9f, 0xcca9, 0xcca8, 0xccaa, 0xc02b, 0xc02f, 0x9e, 0xc024, 0xc028, 0x6b, 0xc023, 0xc027, 0x67, 0xc00a, 0xc014, 0x39, 0xc009, 0xc013, 0x33, 0x9d, 0x9c, 0x3d, 0x3c, 0x35, 0x2f, 0xff];
+    const fps = (sni: string, ciphers: number[]): string[] => (classify(buildClientHello({ ciphers, sni })) as { fingerprints: string[] }).fingerprints;
+    // crypto_random_hostname(4, 25, "www.", ".com"): a uniform length, base32 characters.
+    const b32 = "abcdefghijklmnopqrstuvwxyz234567";
+    let missedByLabel = 0;
+    for (let i = 0; i < 4000; i++) {
+      const label = Array.from({ length: 4 + randomInt(22) }, () => b32[randomInt(32)]).join("");
+      expect(fps(`www.${label}.com`, tor), label).toContain("tor-sni");
+      if (!looksRandomLabel(label)) missedByLabel++;
+    }
+    // The label alone misses some (the ones the cipher list catches): the reason for it.
+    expect(missedByLabel).toBeGreaterThan(0);
+    for (const n of ["bing", "ebay", "yahoo", "apple", "adobe", "zoom"]) {
+      expect(fps(`www.${n}.com`, tor)).toContain("tor-sni");
+      expect(fps(`www.${n}.com`, sclient)).not.toContain("tor-sni");
+    }
   });
 
   it("never takes an ordinary site for Tor's random name, with or without ALPN (issue 18: www.google.com on KazTransCom)", () => {
