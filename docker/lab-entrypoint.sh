@@ -5,6 +5,8 @@
 #   GATEWAY   client subnets this container is the gateway of, comma separated, each
 #             CIDR[=NETWORK], or "auto" (every subnet it is attached to); needs root and NET_ADMIN
 #   SERVICES  with GATEWAY: subnets of your own servers the censor may connect to
+#   DATAPATH  with GATEWAY: proxy or onpath (default: onpath for a profile with a box model;
+#             needs NET_RAW too)
 #   EVENTS    the event log (default /var/log/chokepoint/events.jsonl)
 #   CONTROL_TOKEN  the control API's token (port 8470; default: made up and printed)
 # Arguments starting with "-" are added to `up`; any other command runs instead (e.g. `chokepoint list`).
@@ -18,7 +20,7 @@ ARGS=""
 add_list --profile "${PROFILE:-}"
 add_list --gateway "${GATEWAY:-}"
 add_list --services "${SERVICES:-}"
-for pair in "--control-token:${CONTROL_TOKEN:-}" "--country:${COUNTRY:-}" "--at:${AT:-}" "--from:${FROM:-}" "--speed:${SPEED:-}" "--variant:${VARIANT:-}" "--network:${NETWORK:-}"; do
+for pair in "--control-token:${CONTROL_TOKEN:-}" "--country:${COUNTRY:-}" "--at:${AT:-}" "--from:${FROM:-}" "--speed:${SPEED:-}" "--variant:${VARIANT:-}" "--network:${NETWORK:-}" "--datapath:${DATAPATH:-}"; do
   opt=${pair%%:*}; val=${pair#*:}
   if [ -n "$val" ]; then ARGS="$ARGS $opt $val"; fi
 done

@@ -24,14 +24,26 @@ export interface BoxDatapathOptions {
   model: BoxModel;
   /** A client's network by its address. */
   networkOf: (ip: string) => string | undefined;
-  /** The iptables arguments of the queue rule (without -A/-D's table and chain handled by the caller). */
-  queueRule: string[];
+  /** The iptables arguments of the queue rules (-A; removed with -D). */
+  queueRules: string[][];
+  /**
+   * The servers answer from this namespace (a gateway's origin): their packets reach the box
+   * from the output hook, before the kernel has filled in their checksums; they are taken as
+   * the right checksums they will carry on the wire.
+   */
+  localServers?: boolean;
+  /** The box's own address for its connections to the world (namespace mode): those made for a client leave with the client's address. */
+  upstreamAddress?: string;
+  /** Hops from where the box sees a packet's TTL to the server (default: the model's routers after the box, and the box's own hop). */
+  hopsToServer?: number;
   /** Carries out the verdicts of flows taken over (absent: those verdicts are enacted with packets only). */
   carrier?: FlowCarrier;
 }
 
 /** The packet mark of a verdict that lets a flow be (box_decided copies it onto the connection). */
 export const ALLOWED_MARK = 0x2;
+/** The mark of the box's own packets (injected RSTs, sockets of flows it took over): a gateway's output chain never reads them. */
+export const OWN_MARK = 0x4;
 
 export class BoxDatapath {
   readonly box: Box;
@@ -40,6 +52,8 @@ export class BoxDatapath {
   private log: NfLog | undefined;
   private nft: Nft | undefined;
   private raw: RawSocket | undefined;
+  /** A gateway's: packets to its own servers (delivered locally, mark 0x1). */
+  private rawLocal: RawSocket | undefined;
   /** Packets let through because the box failed on them (fail open, counted). */
   failOpen = 0;
   /** Copies the box would have dropped had it held them (expected 0: the sets' rules come first). */
@@ -49,7 +63,7 @@ export class BoxDatapath {
   takeoverFailed = 0;
 
   constructor(private readonly ctx: LabContext, private readonly o: BoxDatapathOptions) {
-    const hopsToServer = o.model.hops.server + 1; // the routers after the box, and the box's own hop
+    const hopsToServer = o.hopsToServer ?? o.model.hops.server + 1; // the routers after the box, and the box's own hop
     this.box = new Box(o.model, (obs, client) => {
       const network = o.networkOf(client.ip) ?? "-";
       const { payload: _p, ...seen } = obs;
@@ -70,12 +84,13 @@ export class BoxDatapath {
 
   async start(): Promise<void> {
     this.nft = new Nft();
-    this.raw = new RawSocket();
+    this.raw = new RawSocket(OWN_MARK);
+    if (this.o.localServers) this.rawLocal = new RawSocket(OWN_MARK | 0x1);
     this.log = new NfLog(1, (bytes) => this.onCopy(bytes));
     this.log.open();
     this.queue = new NfQueue(0, (bytes) => this.onPacket(bytes));
     this.queue.open();
-    await sh("iptables", this.o.queueRule);
+    for (const rule of this.o.queueRules) await sh("iptables", rule);
   }
 
   /**
@@ -85,7 +100,7 @@ export class BoxDatapath {
    * verdict that would have).
    */
   private onCopy(bytes: Buffer): void {
-    const p = parseTcp4(bytes);
+    const p = this.parse(bytes);
     if (!p) return;
     let v: BoxVerdict;
     try {
@@ -101,7 +116,7 @@ export class BoxDatapath {
   private onPacket(bytes: Buffer): { verdict: typeof NF_ACCEPT | typeof NF_DROP; mark?: number } {
     // Copies that came before this packet are read first: the box sees the flow in order.
     this.log?.drain();
-    const p = parseTcp4(bytes);
+    const p = this.parse(bytes);
     if (!p) return { verdict: NF_ACCEPT };
     let v: BoxVerdict;
     try {
@@ -120,6 +135,12 @@ export class BoxDatapath {
     return { verdict: v.pass ? NF_ACCEPT : NF_DROP, ...(mark ? { mark } : {}) };
   }
 
+  private parse(bytes: Buffer): TcpPacket | undefined {
+    const p = parseTcp4(bytes);
+    if (p && this.o.localServers && !p.checksumOk && this.o.networkOf(p.dst) !== undefined) p.checksumOk = true;
+    return p;
+  }
+
   /**
    * Becomes the server's end of the client's connection: the flow's client packets are steered
    * to this namespace's stack first (so none reaches the server meanwhile), then the socket is
@@ -129,6 +150,11 @@ export class BoxDatapath {
   private takeOver(t: Takeover, verdict: Parameters<FlowCarrier["carry"]>[3]): boolean {
     const c2s = `${t.client.ip} . ${t.server.ip} . ${t.client.port} . ${t.server.port}`;
     if (!this.nft!.cmd(`add element inet chokepoint mitm4 { ${c2s} }`)) return this.takeoverFailedFor(t, "steering set");
+    // The server's half is orphaned: reset it, as a box that takes a connection over does. First:
+    // a gateway's server is a socket here, on the very 4-tuple the new socket takes (its RST
+    // is delivered locally: mark 0x1, the local route).
+    const orphanRst = buildTcp4({ src: t.client.ip, dst: t.server.ip, sport: t.client.port, dport: t.server.port, seq: (t.recvSeq - t.first.length) >>> 0, ack: 0, flags: { rst: true } });
+    (this.rawLocal ?? this.raw!).send(orphanRst);
     const both = (o: "wscale" | "sackOk" | "ts"): boolean => t.clientOptions[o] !== undefined && t.serverOptions[o] !== undefined;
     let fd: number;
     try {
@@ -140,13 +166,12 @@ export class BoxDatapath {
         // The server's timestamp clock, run on (ms) since its SYN/ACK: the client's PAWS check passes.
         ...(both("ts") ? { tsval: (t.serverOptions.ts!.val + Math.max(1, Date.now() - t.serverSynAt)) >>> 0 } : {}),
         clientWindow: t.clientWindow,
+        mark: OWN_MARK,
       });
     } catch (err) {
       this.nft!.cmd(`delete element inet chokepoint mitm4 { ${c2s} }`);
       return this.takeoverFailedFor(t, (err as Error).message);
     }
-    // The server's half is orphaned: reset it, as a box that takes a connection over does.
-    this.raw!.send(buildTcp4({ src: t.client.ip, dst: t.server.ip, sport: t.client.port, dport: t.server.port, seq: (t.recvSeq - t.first.length) >>> 0, ack: 0, flags: { rst: true } }));
     this.takenOver++;
     const socket = new Socket({ fd, readable: true, writable: true });
     socket.once("close", () => this.nft?.later(`delete element inet chokepoint mitm4 { ${c2s} }`));
@@ -161,6 +186,35 @@ export class BoxDatapath {
       detail: { box: "takeover-failed", why, enactedWith: "packets" },
     }));
     return false;
+  }
+
+  /** Local ports of the box's connections made for clients. */
+  private readonly fromClients = new Set<number>();
+
+  /**
+   * The source of a connection the box makes for a client's flow (it fetches the server's
+   * certificate, or carries a throttled flow): the client's own address, as the 2019 Qaznet
+   * box did. The socket binds the box's own address and a port of ours; the map `upsrc`
+   * has the kernel rewrite the source to the client's address on the way out (SNAT), and
+   * conntrack turns the answers back to the socket. Undefined where the box has no address
+   * of its own for it (a gateway), or for an address that is no client's.
+   */
+  upstreamFrom(client: string, dst: { ip: string; port: number }): { localAddress: string; localPort: number; release: () => void } | undefined {
+    const own = this.o.upstreamAddress;
+    if (!own || !this.nft || this.o.networkOf(client) === undefined || client.includes(":") || dst.ip.includes(":")) return undefined;
+    let port = 0;
+    for (let i = 0; i < 16 && !port; i++) {
+      const p = 20000 + Math.floor(Math.random() * 12000); // below the clients' own ephemeral ports (32768 and up)
+      if (!this.fromClients.has(p)) port = p;
+    }
+    if (!port) return undefined;
+    const key = `${own} . ${port} . ${dst.ip} . ${dst.port}`;
+    if (!this.nft.cmd(`add element inet chokepoint upsrc { ${key} : ${client} }`)) return undefined;
+    this.fromClients.add(port);
+    return {
+      localAddress: own, localPort: port,
+      release: () => { this.fromClients.delete(port); this.nft?.later(`delete element inet chokepoint upsrc { ${key} }`); },
+    };
   }
 
   /** Decisions into the kernel's sets, injections onto the wire. */
@@ -194,9 +248,10 @@ export class BoxDatapath {
   }
 
   async stop(): Promise<void> {
-    await sh("iptables", this.o.queueRule.map((a) => (a === "-A" ? "-D" : a))).catch(() => undefined);
-    this.queue?.close();
+    for (const rule of this.o.queueRules) await sh("iptables", rule.map((a) => (a === "-A" ? "-D" : a))).catch(() => undefined);
+    await this.queue?.close();
     this.log?.close();
     this.raw?.close();
+    this.rawLocal?.close();
   }
 }

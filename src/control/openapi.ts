@@ -12,7 +12,7 @@ export const OPENAPI = {
   },
   components: { securitySchemes: { token: { type: "http", scheme: "bearer" } } },
   paths: {
-    "/v1/status": { get: { summary: "active profiles, lab time, clock, networks, counters per action and network, endpoints, and on the on-path datapath the box's counters (box)", responses: ok("status") } },
+    "/v1/status": { get: { summary: "active profiles, lab time, clock, networks, counters per action and network, endpoints; in transparent and gateway modes the datapath (proxy or onpath), and on the on-path datapath the box's counters (box)", responses: ok("status") } },
     "/v1/events": {
       get: {
         summary: "Server-Sent Events: one `decision` event per decision (the event log's JSON)",

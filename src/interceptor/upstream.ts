@@ -54,8 +54,12 @@ export interface UpstreamOptions {
     servedByOrigin: (ip: string) => boolean;
     originOnLoopback?: boolean;
     reachable?: (ip: string) => boolean;
-    /** The source address of real connections (the on-path box: its address in the clients' prefix, which the world routes back). */
-    localAddress?: string;
+    /**
+     * The source of a real connection made for a client's flow (the on-path box: from the
+     * client's own address, as the 2019 Qaznet box fetched certificates, or its own address in
+     * the clients' prefix); `release` when the connection closes.
+     */
+    source?: (client: { ip: string; port: number }, dst: Destination) => { localAddress: string; localPort?: number; release?: () => void };
   };
 }
 
@@ -176,8 +180,9 @@ export class Upstream {
       return s;
     }
     // A user's own server: declared by the user, so it may be on loopback (the egress policy is for what clients choose).
-    const from = this.o.routed?.localAddress;
-    const s = r.name === "service" ? connect(r.port, r.host) : connect({ port: dst.port, host: dst.ip, ...(from ? { localAddress: from } : {}) });
+    const from = r.name === "service" ? undefined : this.o.routed?.source?.(client, dst);
+    const s = r.name === "service" ? connect(r.port, r.host) : connect({ port: dst.port, host: dst.ip, ...(from ? { localAddress: from.localAddress, ...(from.localPort ? { localPort: from.localPort } : {}) } : {}) });
+    if (from?.release) s.once("close", from.release);
     s.setNoDelay(true);
     return s;
   }

@@ -31,7 +31,7 @@ import { Relay } from "../relay/relay.js";
 import { RelayListener } from "../relay/listener.js";
 import { SmsGateway } from "../relay/sms-gateway.js";
 import { WORLD_NS, WORLD_PREFIXES, type Plan } from "../transparent/topology.js";
-import { BOX_UPSTREAM_V4 } from "../transparent/onpath.js";
+import { BOX_UPSTREAM_V4, chooseDatapath, residualSeconds } from "../transparent/onpath.js";
 import { prefixMatcher } from "../policy/cidr.js";
 import { EgressPolicy } from "../runtime/egress.js";
 import { ConnectionBudget } from "../runtime/limits.js";
@@ -101,7 +101,9 @@ export interface Lab {
 export type BoxStatus = BoxDatapath["stats"];
 
 export interface LabStatus {
-  /** Transparent mode on the on-path datapath: the box's counters. */
+  /** Transparent and gateway modes: how the censor is crossed (proxy: TCP terminated; onpath: the box reads packets). */
+  datapath?: "proxy" | "onpath";
+  /** The on-path datapath: the box's counters. */
   box?: BoxStatus;
   profiles: { id: string; title: string; variant?: string; variants: string[]; period: { start: string; end?: string }; timezone: string }[];
   labTime: string;
@@ -163,7 +165,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   const host = opts.listen ?? "127.0.0.1";
   // Beyond loopback, a way out to the internet is never open to anyone who can reach the port.
   const proxyPassword = opts.proxyPassword ?? (world.mode === "internet" && !isLoopback(host) && host !== "localhost" ? randomBytes(12).toString("hex") : undefined);
-  const plan = await planOf(opts, world, networks);
+  const plan = await planOf(opts, world, networks, profiles);
   const gateway = plan?.mode === "gateway";
   const events = new EventLog(opts.events, opts.eventsMaxBytes !== undefined ? { maxBytes: opts.eventsMaxBytes } : {});
   const ctx: LabContext = { policy, clock, world, pki, events };
@@ -175,8 +177,11 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   // The components.
   // The origin answers connections from a process of its own (two cores for serving and
   // intercepting); flows the interceptor allowed are handed to its in-lab instance.
+  // A gateway on the path: the origin in this namespace terminates the clients' TCP (TPROXY) as the real server does.
+  const originMode = !plan ? "loopback" : !gateway ? "world-namespace" : plan.datapath === "onpath" ? "gateway-onpath" : "loopback";
   const origin = world.mode === "lab"
-    ? (plan && !gateway ? new OriginProcess(world, pki, { wrap: ["ip", "netns", "exec", WORLD_NS], transparent: true }) : new OriginProcess(world, pki))
+    ? (originMode === "world-namespace" ? new OriginProcess(world, pki, { wrap: ["ip", "netns", "exec", WORLD_NS], transparent: true })
+      : new OriginProcess(world, pki, { transparent: originMode === "gateway-onpath" }))
     : undefined;
   let forwarder: Forwarder | undefined;
   if (world.mode === "internet") {
@@ -193,6 +198,8 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     own: () => Object.values(site.endpoints).filter((e): e is { host: string; port: number } => typeof e === "object" && e !== null && "port" in e),
     ...(plan ? { ownAddresses: new Set([...plan.links.flatMap((l) => [l.censorV4, l.censorV6]), plan.world?.censorV4, plan.world?.censorV6].filter((a): a is string => !!a)) } : {}),
   });
+  // The box (on-path datapath), once its part has started: connections for its clients' flows come from their addresses.
+  let theBox: () => BoxDatapath | undefined = () => undefined;
   const upstream = new Upstream({
     world, egress,
     ...(own.length ? { services: new Map(own.map((s) => [`${s.address}|${s.port}`, { host: s.host, port: s.port }])) } : {}),
@@ -205,7 +212,9 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
         // Gateway mode: the world is served here (its origin on loopback); the censor connects
         // for real only to the service subnets it was given, never to the outside.
         ...(gateway ? { originOnLoopback: true, reachable: prefixMatcher(plan.services ?? []) } : {}),
-        ...(plan.datapath === "onpath" ? { localAddress: BOX_UPSTREAM_V4 } : {}),
+        // On the path (namespaces): a client's flow is fetched from the client's own address
+        // (the box's datapath routes the answers to it), anything else from the box's address.
+        ...(plan.datapath === "onpath" && !gateway ? { source: (client: { ip: string }, dst: { ip: string; port: number }) => theBox()?.upstreamFrom(client.ip, dst) ?? { localAddress: BOX_UPSTREAM_V4 } } : {}),
       },
     } : {}),
   });
@@ -229,9 +238,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
   });
   // The on-path datapath's box (transparent mode): its counters are part of the status.
   const boxPart = plan?.datapath === "onpath" ? onPathPart(site, profiles.find((p) => p.dpi.box)?.dpi.box ?? DEFAULT_BOX, interceptor) : undefined;
+  theBox = () => boxPart?.datapath();
   const services: LabService[] = [
     ...(gateway ? [gatewayPart(plan!)] : []),
-    ...(origin ? [originPart(site, origin, plan && !gateway ? "world-namespace" : "loopback")] : []),
+    ...(origin ? [originPart(site, origin, originMode)] : []),
     resolverService,
     interceptorPart(interceptor),
     proxiesPart(site, interceptor, upstream, proxyStats),
@@ -269,11 +279,15 @@ function userServices(opts: LabOptions, profiles: Profile[]): { name: string; ho
 }
 
 /** Transparent (namespace) mode's plan as given, or gateway mode's, made here from this host's interfaces. */
-async function planOf(opts: LabOptions, world: World, networks: string[]): Promise<Plan | undefined> {
+async function planOf(opts: LabOptions, world: World, networks: string[], profiles: Profile[]): Promise<Plan | undefined> {
   if (!opts.gateway) return opts.transparent?.plan;
   if (world.mode !== "lab") throw new Error("gateway mode serves the lab world only (--world lab): it must never be a way out for its clients");
   const { gatewayPlan } = await import("../transparent/gateway.js");
+  // As in transparent mode: on the path where the profile's record describes its box on the wire.
+  const box = profiles.find((p) => p.dpi.box)?.dpi.box;
+  const datapath = await chooseDatapath(opts.gateway.datapath, !!box);
   return gatewayPlan({
+    ...(datapath === "onpath" ? { onPath: { hops: (box ?? DEFAULT_BOX).hops, residualSeconds: residualSeconds(profiles) } } : {}),
     clients: opts.gateway.clients, networks, services: opts.gateway.services ?? [], pins: Object.values(world.spec.data.hosts).flat(),
     chatUdp: Object.entries(world.spec.data.services ?? {}).map(([service, spec]) => ({ service, ports: spec.chat?.udp ?? [] })),
   });
@@ -346,6 +360,7 @@ function controller(a: Assembly): Lab {
         network, networks: [...site.networks],
         counters: events.counters, total: events.total,
         endpoints: site.endpoints,
+        ...(site.plan ? { datapath: site.plan.datapath ?? "proxy" } : {}),
         ...(a.box() ? { box: a.box()! } : {}),
       };
     },

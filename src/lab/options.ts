@@ -70,7 +70,11 @@ export interface LabOptions {
    * the gateway of these client subnets (src/transparent/gateway.ts); `services` are the only
    * other subnets the censor connects to for its clients. Set by `chokepoint up --gateway`.
    */
-  gateway?: { clients: import("../transparent/gateway.js").GatewayClients[]; services?: string[] };
+  gateway?: {
+    clients: import("../transparent/gateway.js").GatewayClients[]; services?: string[];
+    /** proxy or onpath; default: onpath for a profile with a box model (as transparent mode chooses). */
+    datapath?: "proxy" | "onpath";
+  };
   /**
    * The control API and live view (default on, port 8470 or ephemeral with ports "auto").
    * Bound beyond loopback it needs a token: `controlToken`, else one is made up (lab.controlToken).

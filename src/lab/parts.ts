@@ -27,7 +27,7 @@ import type { KernelRules } from "../transparent/kernel-rules.js";
 import { prefixMatcher } from "../policy/cidr.js";
 import { BoxDatapath } from "../box/datapath.js";
 import type { BoxModel } from "../profile/box-model.js";
-import { QUEUE_RULE, boxDnsAddress } from "../transparent/onpath.js";
+import { BOX_UPSTREAM_V4, QUEUE_RULE, QUEUE_RULE_OUTPUT, boxDnsAddress } from "../transparent/onpath.js";
 
 /** What the parts share besides the context: where they listen, and the lab's networks. */
 export interface Site {
@@ -70,13 +70,14 @@ export function gatewayPart(plan: Plan): LabService {
 }
 
 /** The world's origin: a process of its own, and an in-lab instance for flows handed over. */
-export function originPart(site: Site, origin: OriginProcess, mode: "loopback" | "world-namespace"): LabService {
+export function originPart(site: Site, origin: OriginProcess, mode: "loopback" | "world-namespace" | "gateway-onpath"): LabService {
   // The supervisor's findings are part of the record: a flow that failed meanwhile is explained.
   origin.onHealth = (what, detail) => site.ctx.events.record({ labTime: site.ctx.clock.now(), component: "lab", action: `origin-${what}`, detail });
   return {
     name: "origin",
     // Namespace mode: in the world namespace, behind TPROXY (the censor routes allowed flows there for real).
-    start: () => (mode === "world-namespace" ? origin.listen("::", ORIGIN_PORT) : origin.listen("127.0.0.1", 0)),
+    // A gateway on the path: behind TPROXY too, on loopback (no client reaches it but through the box).
+    start: () => (mode === "world-namespace" ? origin.listen("::", ORIGIN_PORT) : mode === "gateway-onpath" ? origin.listen("127.0.0.1", ORIGIN_PORT) : origin.listen("127.0.0.1", 0)),
     stop: () => origin.close(),
   };
 }
@@ -110,7 +111,7 @@ export function resolverPart(site: Site, resolver: Resolver, o: { forwarder?: Fo
       // the links end at the first router: the box has an address per network instead.
       const onPath = site.plan?.datapath === "onpath";
       for (const [i, l] of (site.plan?.links ?? []).entries()) {
-        for (const addr of onPath ? [boxDnsAddress(i)] : [l.censorV4, l.censorV6].filter((a): a is string => !!a)) {
+        for (const addr of onPath && site.plan?.mode !== "gateway" ? [boxDnsAddress(i)] : [l.censorV4, l.censorV6].filter((a): a is string => !!a)) {
           const dl = new DnsListener(resolver, { network: l.network, host: addr, port: 53 });
           linkListeners.push(dl);
           await dl.listen();
@@ -214,7 +215,14 @@ export function onPathPart(site: Site, model: BoxModel, carrier: FlowCarrier): L
     datapath: () => box,
     async start() {
       const { ctx } = site;
-      box = new BoxDatapath(ctx, { model, networkOf: networkOfClient(links), queueRule: QUEUE_RULE, carrier });
+      // A gateway has no routers: the box sees the client's TTL undecremented, and its servers
+      // answer from this namespace (their packets are queued on output too).
+      const gateway = site.plan!.mode === "gateway";
+      box = new BoxDatapath(ctx, {
+        model, networkOf: networkOfClient(links), carrier,
+        queueRules: gateway ? [QUEUE_RULE, QUEUE_RULE_OUTPUT] : [QUEUE_RULE],
+        ...(gateway ? { hopsToServer: model.hops.client + model.hops.server + 1, localServers: true } : { upstreamAddress: BOX_UPSTREAM_V4 }),
+      });
       await box.start();
       kernel = await kernelRules(site, "box");
     },

@@ -51,6 +51,8 @@ export class ChokepointContainer {
   withVariant(name: string): this { this.env.VARIANT = name; return this; }
   /** The lab network whose regime the attached containers live under (default: the first profile's first). */
   withNetwork(id: string): this { this.env.NETWORK = id; return this; }
+  /** How the censor is crossed: "onpath" (the box reads packets; the default for a profile with a box model) or "proxy". */
+  withDatapath(d: "proxy" | "onpath"): this { this.env.DATAPATH = d; return this; }
   /** Use an image you built or pulled instead of building this package's. */
   withImage(image: string, clientImage?: string): this {
     this.image = image;
@@ -70,7 +72,7 @@ export class ChokepointContainer {
         .withNetwork(network)
         // Gateway mode: TPROXY and nftables inside the container's own network namespace.
         .withUser("root")
-        .withAddedCapabilities("NET_ADMIN")
+        .withAddedCapabilities("NET_ADMIN", "NET_RAW")
         .withEnvironment({ ...this.env, PROFILE: this.profiles.join(","), GATEWAY: "auto", CONTROL_TOKEN: token })
         // Every port the image exposes (with Podman, testcontainers waits for all of them).
         // DNS over TCP only: testcontainers keeps one protocol per port number.

@@ -7,7 +7,8 @@
 import { networkInterfaces, type NetworkInterfaceInfo } from "node:os";
 import { prefixMatcher } from "../policy/cidr.js";
 import { sh } from "../util/exec.js";
-import { CHAT_UDP_BASE, censorRuleset, loadRuleset, tproxyRouting, type Link, type Plan } from "./topology.js";
+import { CHAT_UDP_BASE, ORIGIN_PORT, WORLD_PREFIXES, censorRuleset, dnatRules, kernelJumps, loadRuleset, tproxyRouting, type Link, type Plan } from "./topology.js";
+import { QUEUE_RULE, QUEUE_RULE_OUTPUT, boxRules } from "./onpath.js";
 
 export interface GatewayClients {
   /** The clients' IPv4 subnet, e.g. 198.18.192.0/24. */
@@ -48,6 +49,8 @@ export interface GatewayPlanInput {
   services?: string[];
   /** This namespace's interfaces (tests pass their own). */
   interfaces?: NodeJS.Dict<NetworkInterfaceInfo[]>;
+  /** The on-path datapath (the box reads the clients' packets; the origin here terminates TCP), with the box's hops. */
+  onPath?: { hops: { client: number; server: number }; residualSeconds: number };
 }
 
 /** Finds, for each client subnet, the interface and address this host has in it. */
@@ -81,7 +84,57 @@ export function gatewayPlan(input: GatewayPlanInput): Plan {
     pins: [...new Set(input.pins ?? [])].sort(),
     services: input.services ?? [],
     chatUdp: input.chatUdp.filter((c) => c.ports.length).map((c, k) => ({ ...c, relayPort: CHAT_UDP_BASE + k })),
+    ...(input.onPath ? { datapath: "onpath" as const, hops: input.onPath.hops, residualSeconds: input.onPath.residualSeconds } : {}),
   };
+}
+
+/** Where a gateway's origin listens for the connections TPROXY hands it on the on-path datapath. */
+export const GATEWAY_ORIGIN = { host: "127.0.0.1", port: ORIGIN_PORT };
+
+/**
+ * The on-path datapath in a gateway (a container, where no namespaces can be made): the box's
+ * sets and chains on the client interfaces, both directions (the servers' packets from the
+ * origin here are read on output); then the world's addresses go to the origin by TPROXY,
+ * which terminates TCP as the real server does, and the service subnets are forwarded. No
+ * routers stand between: the hops are a TTL rule (a packet that would expire before the box
+ * is dropped before it, one that would expire before the server is dropped after it), with no
+ * ICMP time-exceeded answer (docs/ARCHITECTURE.md, "the gateway on the path").
+ */
+export function gatewayOnPathRuleset(p: Plan): string {
+  const hops = p.hops ?? { client: 0, server: 0 };
+  const ifaces = `{ ${[...new Set(p.links.map((l) => `"${l.censor}"`))].join(", ")} }`;
+  const clients = `{ ${p.links.map((l) => l.clientPrefix ?? l.clientV4).join(", ")} }`;
+  const world = `{ ${[...WORLD_PREFIXES.filter((x) => !x.includes(":")), ...p.pins.filter((x) => !x.includes(":"))].join(", ")} }`;
+  const services = p.services ?? [];
+  const toServer = hops.client + hops.server + 1;
+  return `table inet chokepoint {
+  chain hops_pre {
+    type filter hook prerouting priority -320; policy accept;
+${hops.client > 0 ? `    iifname ${ifaces} ip ttl <= ${hops.client} counter drop` : "    # no routers before the box"}
+  }
+${boxRules(clients, p.residualSeconds ?? 120, { skip: ["fib daddr type local"], output: { world } })}
+  chain kernel_pre {
+    type filter hook prerouting priority -200; policy accept;
+${kernelJumps(p).join("\n")}
+  }
+${p.links.map((_, i) => `  chain net_${i} {\n  }`).join("\n")}
+  chain world_pre {
+    type filter hook prerouting priority -130; policy accept;
+    meta mark & 0x1 == 0x1 accept
+    iifname ${ifaces} fib daddr type != local ip ttl <= ${toServer} counter drop
+    iifname ${ifaces} ip daddr ${world} meta l4proto tcp meta mark set 0x1 tproxy ip to ${GATEWAY_ORIGIN.host}:${GATEWAY_ORIGIN.port} accept
+  }
+  chain nat_pre {
+    type nat hook prerouting priority dstnat; policy accept;
+${dnatRules(p).join("\n")}
+  }
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+${services.length ? `    iifname ${ifaces} ip daddr { ${services.join(", ")} } accept
+    ip saddr { ${services.join(", ")} } ip daddr ${clients} accept` : "    # nothing is forwarded: no service subnets"}
+  }
+}
+`;
 }
 
 /** Installs the routing rule and the nft table in this namespace; on failure, removes them again. */
@@ -94,7 +147,18 @@ export async function gatewayUp(p: Plan): Promise<void> {
   try {
     // Docker's networks are IPv4 unless enable_ipv6: the v6 half may fail, the v4 half must not.
     await tproxyRouting(undefined, { optionalV6: true });
-    await loadRuleset(undefined, censorRuleset(p));
+    if (p.datapath === "onpath") {
+      // Service subnets are forwarded, not proxied, on the path: the namespace must forward
+      // (a container's /proc/sys may be read-only: docker run --sysctl net.ipv4.ip_forward=1).
+      if (p.services?.length) await sh("sysctl", ["-qw", "net.ipv4.ip_forward=1"]).catch(() => {
+        throw new Error("the on-path gateway forwards to --services subnets and cannot turn forwarding on here: start the container with --sysctl net.ipv4.ip_forward=1");
+      });
+      // As in the censor namespace: no TIME_WAIT for the sockets of flows the box takes over.
+      await sh("sysctl", ["-qw", "net.ipv4.tcp_max_tw_buckets=0"]).catch(() => undefined);
+      // Insertion packets (bad ACKs, out-of-window data) are not conntrack's to judge.
+      await sh("sysctl", ["-qw", "net.netfilter.nf_conntrack_tcp_be_liberal=1"]).catch(() => undefined);
+      await loadRuleset(undefined, gatewayOnPathRuleset(p));
+    } else await loadRuleset(undefined, censorRuleset(p));
   } catch (err) {
     await gatewayDown();
     const msg = (err as Error).message;
@@ -108,6 +172,10 @@ export async function gatewayUp(p: Plan): Promise<void> {
 /** Removes what gatewayUp installed (the lab's nft table and routing rule only). */
 export async function gatewayDown(): Promise<void> {
   await sh("nft", ["delete", "table", "inet", "chokepoint"]).catch(() => undefined);
+  // The on-path box's queue rules, if a killed lab left them (the box removes its own on stop).
+  for (const rule of [QUEUE_RULE, QUEUE_RULE_OUTPUT]) {
+    while (await sh("iptables", rule.map((a) => (a === "-A" ? "-D" : a))).then(() => true, () => false));
+  }
   for (const fam of ["-4", "-6"]) {
     await sh("ip", [fam, "rule", "del", "fwmark", "0x1/0x1", "lookup", "100", "pref", "100"]).catch(() => undefined);
     await sh("ip", [fam, "route", "flush", "table", "100"]).catch(() => undefined);

@@ -8,6 +8,8 @@
 // the server, and the routers answer ICMP time-exceeded. The world's origin terminates TCP as
 // the real server does (TPROXY in the world namespace, as in the proxy datapath). IPv4 only.
 import { sh } from "../util/exec.js";
+import { RawSocket, load } from "../util/netfilter.js";
+import type { Profile } from "../profile/model.js";
 import { CENSOR_NS, NS_PREFIX, SERVICE_PREFIX, WORLD_NS, WORLD_PREFIXES, down, existingNamespaces, loadRuleset, tproxyRouting, worldRuleset, type NsLink, type Plan } from "./topology.js";
 
 /** The chain's namespaces, client side first. */
@@ -23,10 +25,9 @@ const linkNet = (k: number): string => `198.18.${100 + k}`;
 /** The client side's prefix (every client link). */
 export const CLIENTS = "198.18.128.0/17";
 /**
- * The box's own address for the connections it opens to the world when it takes a flow over
- * (MITM: it fetches the server's certificate): in the clients' prefix, so the world routes the
- * answers back through the chain. The record has the Qaznet box connect from the client's own
- * address; this is one address for all (docs/ARCHITECTURE.md, "what differs").
+ * The box's own address for the connections it opens to the world for no client (the control
+ * vantage): in the clients' prefix, so the world routes the answers back through the chain.
+ * For a client's flow it connects from the client's address (BoxDatapath.upstreamFrom).
  */
 export const BOX_UPSTREAM_V4 = "198.18.255.254";
 
@@ -120,15 +121,51 @@ export async function upOnPath(p: Plan): Promise<void> {
  * network to the box's address for it; kernel rules per client prefix; a forward chain that
  * passes only clients <-> the world.
  */
-export function onPathRuleset(p: Plan, residualSeconds = 120): string {
+export function onPathRuleset(p: Plan, residualSeconds = p.residualSeconds ?? 120): string {
   const links = p.links as NsLink[];
   const world = [...WORLD_PREFIXES.filter((x) => !x.includes(":")), SERVICE_PREFIX, ...p.pins.filter((x) => !x.includes(":"))];
+  return `table inet chokepoint {
+${boxRules(CLIENTS, residualSeconds, { skip: [`ip daddr ${BOX_UPSTREAM_V4}`, `ct original ip saddr ${BOX_UPSTREAM_V4}`] })}
+  # The box's connections for a client leave with the client's address (BoxDatapath.upstreamFrom);
+  # conntrack turns the answers back to the box (their source kept only where the map says).
+  map upsrc { type ipv4_addr . inet_service . ipv4_addr . inet_service : ipv4_addr; flags timeout; timeout 10m; }
+  chain box_snat {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr ${BOX_UPSTREAM_V4} snat ip to ip saddr . tcp sport . ip daddr . tcp dport map @upsrc
+  }
+  chain kernel_pre {
+    type filter hook prerouting priority -200; policy accept;
+${links.map((l, i) => `    ip saddr ${l.clientV4} jump net_${i}`).join("\n")}
+  }
+${links.map((_, i) => `  chain net_${i} {\n  }`).join("\n")}
+  chain nat_pre {
+    type nat hook prerouting priority dstnat; policy accept;
+${links.map((l, i) => `    ip saddr ${l.clientV4} meta l4proto { udp, tcp } th dport 53 dnat ip to ${boxDnsAddress(i)}:53`).join("\n")}
+  }
+  chain forward {
+    type filter hook forward priority filter; policy drop;
+    ip saddr ${CLIENTS} ip daddr { ${world.join(", ")} } accept
+    ip daddr ${CLIENTS} ip saddr { ${world.join(", ")} } accept
+    # The routers' answers (time exceeded, unreachable) reach the clients, as on a real path.
+    ip daddr ${CLIENTS} icmp type { time-exceeded, destination-unreachable } accept
+  }
+}
+`;
+}
+
+/**
+ * The box's sets and chains, in the namespace chain and in a gateway alike. `clients`: the
+ * clients' addresses (a prefix, or an anonymous set); `skip`: packets never queued (the box's
+ * own traffic); `output`: the servers answer from this namespace (a gateway's origin), so the
+ * box also reads locally generated packets of the world's addresses.
+ */
+export function boxRules(clients: string, residualSeconds: number, o: { skip?: string[]; output?: { world: string } } = {}): string {
   const tuple = "ipv4_addr . ipv4_addr . inet_service . inet_service";
   const key = "ip saddr . ip daddr . tcp sport . tcp dport";
   const tuple3 = "ipv4_addr . ipv4_addr . inet_service";
   const key3 = "ip saddr . ip daddr . tcp dport";
-  return `table inet chokepoint {
-  set allow4 { type ${tuple}; flags timeout; timeout 10m; }
+  const out = o.output;
+  return `  set allow4 { type ${tuple}; flags timeout; timeout 10m; }
   set drop4 { type ${tuple}; flags timeout; timeout 10m; }
   set resid4 { type ${tuple}; flags dynamic, timeout; timeout ${residualSeconds}s; }
   set resid4n { type ${tuple}; flags timeout; timeout ${residualSeconds}s; }
@@ -152,43 +189,40 @@ export function onPathRuleset(p: Plan, residualSeconds = 120): string {
   chain box_queue {
     type filter hook prerouting priority -190; policy accept;
     meta mark & 0x1 == 0x1 accept
+${(o.skip ?? []).map((r) => `    ${r} accept`).join("\n")}
+    jump box_read
+  }
+  # What the box reads, from both directions.
+  chain box_read {
     # Flows the box let be: their connection carries the mark its verdict set (box_decided),
     # so the rest of them, both ways, stays in the kernel with no set to update.
     ct mark & 0x2 == 0x2 accept
     ip protocol tcp ${key} @allow4 accept
-    # Answers to the box's own connections (it fetches certificates when it takes a flow over) are not the clients'.
-    ip daddr ${BOX_UPSTREAM_V4} accept
     # Segments without payload are never held: bare ACKs carry nothing a box reads (left to
     # the kernel); SYNs, SYN/ACKs, RSTs and FINs are copied to the box (NFLOG group 1) for
     # its flow state and go on at once. The payload is empty when the IP length is the
     # headers' (IP header without options, TCP data offset d: 20 + 4d bytes).
 ${emptySegmentRules()}
-    ip protocol tcp ip saddr ${CLIENTS} meta mark set mark or 0x100
-    ip protocol tcp ip daddr ${CLIENTS} meta mark set mark or 0x100
+    ip protocol tcp ip saddr ${clients} meta mark set mark or 0x100
+    ip protocol tcp ip daddr ${clients} meta mark set mark or 0x100
   }
   chain box_decided {
     type filter hook prerouting priority -140; policy accept;
     # After the queue (iptables mangle, -150): a packet the box allowed marks its connection.
     meta mark & 0x2 == 0x2 ct mark set ct mark or 0x2
+  }${out ? `
+  # The servers answer from this namespace: their packets to the clients are read on output.
+  # The box's own packets (its injections, the sockets of flows it took over) carry mark 0x4.
+  chain box_out {
+    type filter hook output priority -190; policy accept;
+    meta mark & 0x4 == 0x4 accept
+    ip protocol tcp ip daddr . ip saddr . tcp dport . tcp sport @mitm4 drop
+    ip saddr ${out.world} ip daddr ${clients} jump box_read
   }
-  chain kernel_pre {
-    type filter hook prerouting priority -200; policy accept;
-${links.map((l, i) => `    ip saddr ${l.clientV4} jump net_${i}`).join("\n")}
-  }
-${links.map((_, i) => `  chain net_${i} {\n  }`).join("\n")}
-  chain nat_pre {
-    type nat hook prerouting priority dstnat; policy accept;
-${links.map((l, i) => `    ip saddr ${l.clientV4} meta l4proto { udp, tcp } th dport 53 dnat ip to ${boxDnsAddress(i)}:53`).join("\n")}
-  }
-  chain forward {
-    type filter hook forward priority filter; policy drop;
-    ip saddr ${CLIENTS} ip daddr { ${world.join(", ")} } accept
-    ip daddr ${CLIENTS} ip saddr { ${world.join(", ")} } accept
-    # The routers' answers (time exceeded, unreachable) reach the clients, as on a real path.
-    ip daddr ${CLIENTS} icmp type { time-exceeded, destination-unreachable } accept
-  }
-}
-`;
+  chain box_out_decided {
+    type filter hook output priority -140; policy accept;
+    meta mark & 0x2 == 0x2 ct mark set ct mark or 0x2
+  }` : ""}`;
 }
 
 /** nft rules for TCP segments with no payload (one pair per data offset): bare ACKs pass, the rest are copied to the box and pass. */
@@ -205,3 +239,38 @@ function emptySegmentRules(): string {
  * verdicts can mark connections, and before routing, so that TTL-limited packets are seen.
  */
 export const QUEUE_RULE = ["-t", "mangle", "-A", "PREROUTING", "-m", "mark", "--mark", "0x100/0x100", "-j", "NFQUEUE", "--queue-num", "0", "--queue-bypass"];
+/** A gateway's servers answer from its own namespace: their packets are queued on output too. */
+export const QUEUE_RULE_OUTPUT = QUEUE_RULE.map((a) => (a === "PREROUTING" ? "OUTPUT" : a));
+
+/** Why the on-path datapath cannot run here (its tools), or undefined. */
+async function onPathMissing(): Promise<string | undefined> {
+  const iptables = await sh("iptables", ["-V"]).then(() => true, () => false);
+  if (!iptables) return "the on-path datapath needs iptables (the kernel's NFQUEUE is an xtables target here; Debian: apt-get install iptables)";
+  try {
+    load("libnetfilter_queue.so.1", "libnetfilter-queue1");
+    load("libnetfilter_log.so.1", "libnetfilter-log1");
+    new RawSocket().close();
+  } catch (err) {
+    return (err as Error).message.replace(/^the on-path box/, "the on-path datapath");
+  }
+  return undefined;
+}
+
+/**
+ * The datapath: as asked (--datapath), else the profile's: on-path where its record describes
+ * the box on the wire (a `dpi.box` model), the proxy elsewhere. A default that cannot run
+ * here falls back to the proxy, said on stderr; an explicit one fails.
+ */
+export async function chooseDatapath(asked: "proxy" | "onpath" | undefined, hasBox: boolean): Promise<"proxy" | "onpath"> {
+  if (asked === "proxy" || (!asked && !hasBox)) return "proxy";
+  const missing = await onPathMissing();
+  if (!missing) return "onpath";
+  if (asked) throw new Error(missing);
+  process.stderr.write(`chokepoint: the profile's box runs on the on-path datapath, but ${missing.replace(/^the on-path datapath /, "it ")}: using the proxy datapath\n`);
+  return "proxy";
+}
+
+/** The longest residual of the profiles' rules, in seconds (the residual sets' default timeout). */
+export function residualSeconds(profiles: Profile[]): number {
+  return Math.max(1, ...profiles.flatMap((x) => x.rules.map((r) => (r.residual ? r.residual.ms / 1000 : 1))));
+}

@@ -10,9 +10,7 @@ import { selectProfiles, zoneFor } from "../profile/select.js";
 import { buildWorld } from "../world/build.js";
 import { toInstant } from "../util/time.js";
 import { CENSOR_NS, down, loadRuleset, plan, preflight, up, type Plan } from "./topology.js";
-import { boxDnsAddress, onPathRuleset, upOnPath } from "./onpath.js";
-import { load } from "../util/netfilter.js";
-import { sh } from "../util/exec.js";
+import { boxDnsAddress, chooseDatapath, onPathRuleset, residualSeconds, upOnPath } from "./onpath.js";
 import { DEFAULT_BOX } from "../profile/box-model.js";
 
 const BIN = fileURLToPath(new URL("../../bin/chokepoint.js", import.meta.url));
@@ -62,33 +60,6 @@ function upArgs(o: SessionOptions): string[] {
   return a;
 }
 
-/** Why the on-path datapath cannot run here (its tools), or undefined. */
-async function onPathMissing(): Promise<string | undefined> {
-  const iptables = await sh("iptables", ["-V"]).then(() => true, () => false);
-  if (!iptables) return "the on-path datapath needs iptables (the kernel's NFQUEUE is an xtables target here; Debian: apt-get install iptables)";
-  try {
-    load("libnetfilter_queue.so.1", "libnetfilter-queue1");
-    load("libnetfilter_log.so.1", "libnetfilter-log1");
-  } catch (err) {
-    return (err as Error).message.replace(/^the on-path box/, "the on-path datapath");
-  }
-  return undefined;
-}
-
-/**
- * The datapath: as asked (--datapath), else the profile's: on-path where its record describes
- * the box on the wire (a `dpi.box` model), the proxy elsewhere. A default that cannot run
- * here falls back to the proxy, said on stderr; an explicit one fails.
- */
-export async function chooseDatapath(asked: "proxy" | "onpath" | undefined, hasBox: boolean): Promise<"proxy" | "onpath"> {
-  if (asked === "proxy" || (!asked && !hasBox)) return "proxy";
-  const missing = await onPathMissing();
-  if (!missing) return "onpath";
-  if (asked) throw new Error(missing);
-  process.stderr.write(`chokepoint: the profile's box runs on the on-path datapath, but ${missing.replace(/^the on-path datapath /, "it ")}: using the proxy datapath\n`);
-  return "proxy";
-}
-
 export async function startSession(o: SessionOptions): Promise<Session> {
   const why = await preflight();
   if (why) throw new Error(why);
@@ -114,8 +85,9 @@ export async function startSession(o: SessionOptions): Promise<Session> {
       const box = profiles.find((x) => x.dpi.box)?.dpi.box ?? DEFAULT_BOX;
       p.datapath = "onpath";
       p.hops = box.hops;
+      p.residualSeconds = residualSeconds(profiles);
       await upOnPath(p);
-      await loadRuleset(CENSOR_NS, onPathRuleset(p, Math.max(1, ...profiles.flatMap((x) => x.rules.map((r) => (r.residual ? r.residual.ms / 1000 : 1))))));
+      await loadRuleset(CENSOR_NS, onPathRuleset(p));
     } else await up(p);
   } catch (err) {
     // Half-built namespaces would block the next start ("namespaces of another lab exist").

@@ -63,6 +63,8 @@ export interface Plan {
   datapath?: "proxy" | "onpath";
   /** On-path: routers between the clients and the box, and between the box and the world. */
   hops?: { client: number; server: number };
+  /** On-path: how long a residual null route lasts (the longest of the profiles' rules), in seconds. */
+  residualSeconds?: number;
 }
 
 /** The relay's UDP ports in the censor namespace, one per service, from here up. */
@@ -116,13 +118,9 @@ export async function existingNamespaces(): Promise<string[]> {
   return out.split("\n").map((l) => l.split(" ")[0]!).filter((n) => n.startsWith(NS_PREFIX));
 }
 
-/**
- * The censor's ruleset: TCP to the interceptor by TPROXY, DNS (udp and tcp 53, any address)
- * to the network's resolver. In gateway mode, connections to the censor's own addresses (its
- * explicit listeners) are left alone.
- */
-export function censorRuleset(p: Plan): string {
-  const dnat = p.links.flatMap((l) => [
+/** DNS (udp and tcp 53, any address) and messaging UDP from each link's clients to the lab's listeners on the censor's end of the link. */
+export function dnatRules(p: Plan): string[] {
+  return p.links.flatMap((l) => [
     `    iifname "${l.censor}" meta nfproto ipv4 meta l4proto { udp, tcp } th dport 53 dnat ip to ${l.censorV4}:53`,
     ...(l.censorV6 ? [`    iifname "${l.censor}" meta nfproto ipv6 meta l4proto { udp, tcp } th dport 53 dnat ip6 to [${l.censorV6}]:53`] : []),
     // A messaging service's UDP (Viber's ports, say), to any address: to the relay.
@@ -131,15 +129,29 @@ export function censorRuleset(p: Plan): string {
       ...(l.censorV6 ? [`    iifname "${l.censor}" meta nfproto ipv6 udp dport { ${c.ports.join(", ")} } dnat ip6 to [${l.censorV6}]:${c.relayPort}`] : []),
     ]),
   ]);
-  const intercept = p.mode === "gateway"
-    ? [`fib daddr type local accept`, tproxyRule(`{ ${[...new Set(p.links.map((l) => `"${l.censor}"`))].join(", ")} }`)]
-    : [TPROXY_RULE];
-  const jumps = [
+}
+
+/** The kernel rules' entry (chain kernel_pre): each link's clients to their network's chain. */
+export function kernelJumps(p: Plan): string[] {
+  return [
     // Gateway mode: the censor's own listeners (the explicit proxies, published on the host)
     // stay reachable whatever the regime cuts; DNS to it is judged like any other.
     ...(p.mode === "gateway" ? ["    meta l4proto { tcp, udp } th dport != 53 fib daddr type local accept"] : []),
     ...p.links.map((l, i) => `    iifname "${l.censor}" jump net_${i}`),
   ];
+}
+
+/**
+ * The censor's ruleset: TCP to the interceptor by TPROXY, DNS (udp and tcp 53, any address)
+ * to the network's resolver. In gateway mode, connections to the censor's own addresses (its
+ * explicit listeners) are left alone.
+ */
+export function censorRuleset(p: Plan): string {
+  const dnat = dnatRules(p);
+  const intercept = p.mode === "gateway"
+    ? [`fib daddr type local accept`, tproxyRule(`{ ${[...new Set(p.links.map((l) => `"${l.censor}"`))].join(", ")} }`)]
+    : [TPROXY_RULE];
+  const jumps = kernelJumps(p);
   const chains = p.links.map((_, i) => `  chain net_${i} {\n  }`);
   return `table inet chokepoint {
   # Address, port and transport rules in force for each network (kernel-rules.ts fills them).

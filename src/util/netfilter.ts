@@ -76,11 +76,36 @@ abstract class NetlinkReader {
   /** Called once a burst of messages is handled (batch verdicts). */
   protected afterBurst(): void {}
 
+  /** A pool-thread read is pending (its thread is blocked in the kernel until data or the receive timeout). */
+  private inFlight = false;
+  private idle: (() => void) | undefined;
+
+  /**
+   * A blocked read is woken by the socket's receive timeout (set by the subclass), never by
+   * closing the fd: a pool thread left blocked would keep the process from exiting (Node
+   * joins its pool threads on exit).
+   */
+  protected setReceiveTimeout(ms: number): void {
+    const tv = Buffer.alloc(16);
+    tv.writeBigInt64LE(BigInt(Math.floor(ms / 1000)), 0);
+    tv.writeBigInt64LE(BigInt((ms % 1000) * 1000), 8);
+    const setsockopt = load("libc.so.6", "libc6").func("int setsockopt(int fd, int level, int name, const uint8_t *value, uint32_t len)");
+    setsockopt(this.fd, 1, 20, tv, 16); // SOL_SOCKET, SO_RCVTIMEO
+  }
+
+  /** Resolves once no read is pending (at most one receive timeout after `closed` is set). */
+  protected settled(): Promise<void> {
+    if (!this.inFlight) return Promise.resolve();
+    return new Promise((resolve) => { this.idle = resolve; });
+  }
+
   protected readLoop(): void {
     if (this.closed) return;
+    this.inFlight = true;
     read(this.fd, this.buf, 0, this.buf.length, null, (err, n) => {
-      if (this.closed) return;
-      if (err) this.readErrors++; // ENOBUFS: the kernel dropped messages while we were busy
+      this.inFlight = false;
+      if (this.closed) { this.idle?.(); return; }
+      if (err) { if ((err as NodeJS.ErrnoException).code !== "EAGAIN") this.readErrors++; } // ENOBUFS: the kernel dropped messages while we were busy
       else if (n > 0) {
         this.handleMessage(this.buf, n);
         this.drain();
@@ -146,6 +171,7 @@ export class NfQueue extends NetlinkReader {
     f.mode!(this.qh, 2 /* NFQNL_COPY_PACKET */, 0xffff);
     f.maxlen!(this.qh, 4096);
     this.fd = f.fd!(this.h) as number;
+    this.setReceiveTimeout(200);
     this.readLoop();
   }
 
@@ -189,9 +215,11 @@ export class NfQueue extends NetlinkReader {
     this.batchUpTo = -1;
   }
 
-  close(): void {
+  /** Stops reading, waits for the pending read to return (its receive timeout), then unbinds and closes. */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.settled();
     if (this.qh) this.fns.destroy!(this.qh);
     if (this.h) this.fns.close!(this.h);
     koffi().unregister(this.cb);
@@ -329,10 +357,17 @@ export class RawSocket {
   private readonly sendto: Fn;
   sent = 0;
 
-  constructor() {
+  /** `mark`: SO_MARK on every packet sent (the ruleset tells them from the ones it reads). */
+  constructor(mark?: number) {
     const libc = load("libc.so.6", "libc6");
     this.fd = libc.func("int socket(int domain, int type, int protocol)")(2, 3, 255) as number; // AF_INET, SOCK_RAW, IPPROTO_RAW
-    if (this.fd < 0) throw new Error("cannot open a raw socket (the on-path box needs root, CAP_NET_RAW)");
+    if (this.fd < 0) throw new Error("cannot open a raw socket (the on-path box needs root, CAP_NET_RAW; in a container: --cap-add NET_RAW)");
+    if (mark !== undefined) {
+      const v = Buffer.alloc(4);
+      v.writeUInt32LE(mark);
+      const setsockopt = libc.func("int setsockopt(int fd, int level, int name, const uint8_t *value, uint32_t len)");
+      if ((setsockopt(this.fd, 1, 36, v, 4) as number) !== 0) throw new Error("cannot mark the raw socket's packets (SO_MARK needs CAP_NET_ADMIN)"); // SOL_SOCKET, SO_MARK
+    }
     this.sendto = libc.func("long sendto(int fd, const uint8_t *buf, size_t len, int flags, const uint8_t *addr, uint32_t alen)");
     this.closeFd = libc.func("int close(int fd)");
   }

@@ -22,7 +22,7 @@ function fns(): NonNullable<typeof libc> {
   return libc;
 }
 
-const SOL_SOCKET = 1, SO_REUSEADDR = 2, SOL_IP = 0, IP_TRANSPARENT = 19, SOL_TCP = 6;
+const SOL_SOCKET = 1, SO_REUSEADDR = 2, SO_REUSEPORT = 15, SO_MARK = 36, SOL_IP = 0, IP_TRANSPARENT = 19, SOL_TCP = 6;
 const TCP_REPAIR = 19, TCP_REPAIR_QUEUE = 20, TCP_QUEUE_SEQ = 21, TCP_REPAIR_OPTIONS = 22, TCP_TIMESTAMP = 24, TCP_REPAIR_WINDOW = 29;
 const TCP_RECV_QUEUE = 1, TCP_SEND_QUEUE = 2;
 const TCPOPT_MSS = 2, TCPOPT_WINDOW = 3, TCPOPT_SACK_PERM = 4, TCPOPT_TIMESTAMP = 8;
@@ -45,6 +45,8 @@ export interface RepairSpec {
   tsval?: number;
   /** The client's last advertised window, unscaled bytes. */
   clientWindow?: number;
+  /** SO_MARK on the socket's packets. */
+  mark?: number;
 }
 
 const u32 = (n: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
@@ -69,6 +71,10 @@ export function repairedSocket(spec: RepairSpec): number {
     opt(SOL_TCP, TCP_REPAIR, u32(1), "TCP_REPAIR");
     opt(SOL_IP, IP_TRANSPARENT, u32(1), "IP_TRANSPARENT");
     opt(SOL_SOCKET, SO_REUSEADDR, u32(1), "SO_REUSEADDR");
+    // Closed server ends of earlier takeovers may linger (LAST-ACK, their client gone): they
+    // must not keep the server's address and port from the next one (its 4-tuple differs).
+    opt(SOL_SOCKET, SO_REUSEPORT, u32(1), "SO_REUSEPORT");
+    if (spec.mark !== undefined) opt(SOL_SOCKET, SO_MARK, u32(spec.mark), "SO_MARK");
     opt(SOL_TCP, TCP_REPAIR_QUEUE, u32(TCP_SEND_QUEUE), "TCP_REPAIR_QUEUE");
     opt(SOL_TCP, TCP_QUEUE_SEQ, u32(spec.sendSeq), "TCP_QUEUE_SEQ send");
     opt(SOL_TCP, TCP_REPAIR_QUEUE, u32(TCP_RECV_QUEUE), "TCP_REPAIR_QUEUE");

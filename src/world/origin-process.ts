@@ -141,7 +141,7 @@ export class OriginProcess {
           for (const w of this.waiting.splice(0)) w(this.stats);
         }
       });
-      child.send({ type: "init", world: { ...this.world.spec, mode: this.world.mode }, confdir: this.pki.dir, host, port, ...(this.opts.transparent ? { transparent: true } : { secret: this.secret }) });
+      child.send({ type: "init", world: { ...this.world.spec, mode: this.world.mode }, confdir: this.pki.dir, host, port, ...(this.opts.transparent ? { transparent: true } : {}), secret: this.secret });
     });
     this.lastPong = Date.now();
     this.supervise(child);

@@ -97,7 +97,9 @@ export class Origin {
       socket.destroy();
     });
     let buf: Buffer = preset?.first ?? Buffer.alloc(0);
-    let header: ProxyHeader | undefined = preset?.header ?? (this.transparent ? ownDestination(socket) : undefined);
+    // Behind TPROXY the destination is the socket's own address; on loopback (a gateway's
+    // origin is both) the lab's parts name it in a PROXY line.
+    let header: ProxyHeader | undefined = preset?.header ?? (this.transparent && !isLoopback(socket.remoteAddress) ? ownDestination(socket) : undefined);
     const onData = (chunk: Buffer): void => {
       buf = buf.length && chunk.length ? Buffer.concat([buf, chunk]) : chunk.length ? chunk : buf;
       if (!buf.length) return;

@@ -57,3 +57,26 @@ describe.skipIf(!!why)("ChokepointContainer (example-basics)", () => {
     expect((await lab.events()).length).toBeGreaterThan(3);
   });
 });
+
+describe.skipIf(!!why)("ChokepointContainer with a box profile: the gateway on the on-path datapath (kz-2019-qaznet-mitm)", () => {
+  let lab: StartedChokepointContainer;
+  beforeAll(async () => {
+    lab = await new ChokepointContainer().withProfile("kz-2019-qaznet-mitm").withAt("2019-07-20T12:00:00+06:00").withNetwork("kazakhtelecom-megaline").start();
+  });
+  afterAll(async () => { await lab?.stop(); });
+
+  it("the box reads the client container's packets: an intercepted name gets the 2019 chain, another the world's", async () => {
+    expect(await lab.control("GET", "v1/status")).toMatchObject({ datapath: "onpath" });
+    const r = await lab.run(["sh", "-c", [
+      "curl -skv -m 10 -o /dev/null https://www.facebook.com/ 2>&1 | grep -i 'issuer:'",
+      "curl -skv -m 10 -o /dev/null https://www.example.kz/ 2>&1 | grep -i 'issuer:'",
+    ].join("; ")]);
+    expect(r.output).toMatch(/issuer:.*Security Certificate/);
+    expect(r.output).toMatch(/issuer:.*chokepoint lab CA/);
+    const status = await lab.control("GET", "v1/status") as { box: { takenOver: number; takeoverFailed: number; box: { judged: number } } };
+    expect(status.box.takenOver, JSON.stringify(status.box)).toBeGreaterThanOrEqual(1);
+    expect(status.box.takeoverFailed, JSON.stringify(status.box)).toBe(0);
+    const e = await lab.waitForEvent((x) => x.component === "box" && x.rule === "qaznet-interception");
+    expect(e).toMatchObject({ profile: "kz-2019-qaznet-mitm" });
+  });
+});

@@ -85,7 +85,7 @@ describe("chokepoint CLI", () => {
     expect(cli(["up", "--profile", "example-basics", "--ports", "99999"]).stderr).toMatch(/--ports takes "auto" or a base port/);
     expect(cli(["up"]).stderr).toMatch(/name a regime/);
     expect(cli(["up", "--country", "kz", "--at", "1990-01-01"]).stderr).toMatch(/no KZ profile covers/);
-    expect(cli(["up", "--profile", "example-basics", "--datapath", "onpath"]).stderr).toMatch(/--datapath chooses how --transparent crosses the censor: add --transparent/);
+    expect(cli(["up", "--profile", "example-basics", "--datapath", "onpath"]).stderr).toMatch(/--datapath chooses how --transparent or --gateway crosses the censor: add one of them/);
     expect(cli(["up", "--profile", "example-basics", "--transparent", "--datapath", "kernel"]).stderr).toMatch(/--datapath takes proxy or onpath, got "kernel"/);
   });
 });

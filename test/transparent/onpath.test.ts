@@ -140,6 +140,22 @@ describe.skipIf(!!why)("the on-path datapath (root)", () => {
       expect(status.box.box.judged, JSON.stringify(status.box)).toBeGreaterThanOrEqual(2);
     }, 60_000);
 
+    it("connects to the server for a flow it took over from the client's own address (as the 2019 Qaznet box did)", async () => {
+      const client = l.s.plan.links[0]!.clientV4!;
+      // A throttled download (taken over: the box carries it to the server) lasts a few seconds:
+      // meanwhile, the world's server lists its peers.
+      const download = l.sh(`curl -sS -m 30 -k -o /dev/null -w 'speed %{speed_download}\n' https://slow.example/bytes/196608`, 40_000);
+      let peers = "";
+      for (let i = 0; i < 30 && !peers.includes(client); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        peers = (await run("ip", ["netns", "exec", "chokepoint-world", "ss", "-Htn", "state", "established"])).stdout;
+      }
+      expect(await download).toMatch(/speed \d+/);
+      // The server's peer is the client, from a port of the box's (20000-31999), not the box's address 198.18.255.254.
+      expect(peers, peers).toMatch(new RegExp(`${client.replace(/\./g, "\\.")}\\]?:(2\\d{4}|3[01]\\d{3})\\b`)); // (ss may print [::ffff:...]:port)
+      expect(peers).not.toContain("198.18.255.254");
+    }, 60_000);
+
     it("answers an HTTP request with the block page from the middle, and throttles by SNI", async () => {
       const out = await l.sh([
         `curl -sS -m 10 -i -w '\ntime %{time_total}\n' http://page.example/`,

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { NetworkInterfaceInfo } from "node:os";
-import { gatewayPlan, parseGatewayClients, subnetOf } from "../../src/transparent/gateway.js";
+import { gatewayOnPathRuleset, gatewayPlan, parseGatewayClients, subnetOf } from "../../src/transparent/gateway.js";
+import { onPathRuleset } from "../../src/transparent/onpath.js";
+import { plan } from "../../src/transparent/topology.js";
 import { censorRuleset } from "../../src/transparent/topology.js";
 import { HitSets, kernelRuleset, parseHits } from "../../src/transparent/kernel-rules.js";
 import { compilePolicy } from "../../src/policy/engine.js";
@@ -45,6 +47,49 @@ describe("gateway mode (Docker): the plan", () => {
     expect(text).toContain('iifname "eth0" meta nfproto ipv4 meta l4proto { udp, tcp } th dport 53 dnat ip to 198.18.192.2:53');
     expect(text).not.toContain("ip6 to");
     expect(text).toContain("policy drop");
+  });
+});
+
+describe("gateway mode on the on-path datapath: the ruleset", () => {
+  const onPath = { hops: { client: 2, server: 3 }, residualSeconds: 120 };
+  const p = gatewayPlan({ clients: [{ prefix: "198.18.192.0/24" }], networks: ["a"], chatUdp: [{ service: "viber", ports: [7985] }], services: ["198.18.200.0/24"], pins: ["198.18.51.10"], interfaces: IFACES, onPath });
+  const text = gatewayOnPathRuleset(p);
+
+  it("plans the on-path datapath with the box's hops", () => {
+    expect(p).toMatchObject({ mode: "gateway", datapath: "onpath", hops: { client: 2, server: 3 }, residualSeconds: 120 });
+    expect(gatewayPlan({ clients: [{ prefix: "198.18.192.0/24" }], networks: ["a"], chatUdp: [], interfaces: IFACES }).datapath).toBeUndefined();
+  });
+
+  it("the box reads the client subnet's packets both ways: in from the clients, out from the origin here", () => {
+    expect(text).toContain("ip protocol tcp ip saddr { 198.18.192.0/24 } meta mark set mark or 0x100");
+    expect(text).toMatch(/chain box_out \{\n\s+type filter hook output priority -190;[^}]*meta mark & 0x4 == 0x4 accept[^}]*ip saddr \{ 198\.19\.0\.0\/16, 198\.18\.51\.10 \} ip daddr \{ 198\.18\.192\.0\/24 \} jump box_read/);
+    // The lab's own listeners are never the box's, and there is no box upstream address here.
+    expect(text).toContain("fib daddr type local accept");
+    expect(text).not.toContain("198.18.255.254");
+  });
+
+  it("the hops are TTL rules: before the box (2 routers), and before the server (2 + the box + 3)", () => {
+    expect(text).toMatch(/priority -320;[^}]*iifname \{ "eth0" \} ip ttl <= 2 counter drop/);
+    expect(text).toContain('iifname { "eth0" } fib daddr type != local ip ttl <= 6 counter drop');
+    expect(gatewayOnPathRuleset({ ...p, hops: { client: 0, server: 0 } })).toContain("ip ttl <= 1 counter drop");
+    expect(gatewayOnPathRuleset({ ...p, hops: { client: 0, server: 0 } })).not.toMatch(/priority -320;[^}]*drop/);
+  });
+
+  it("the world's addresses go to the origin by TPROXY after the box; services are forwarded; DNS and chat UDP as in the proxy gateway", () => {
+    expect(text).toContain('iifname { "eth0" } ip daddr { 198.19.0.0/16, 198.18.51.10 } meta l4proto tcp meta mark set 0x1 tproxy ip to 127.0.0.1:15002 accept');
+    expect(text.indexOf("meta mark & 0x1 == 0x1 accept", text.indexOf("chain world_pre"))).toBeLessThan(text.indexOf("tproxy ip to"));
+    expect(text).toContain('iifname { "eth0" } ip daddr { 198.18.200.0/24 } accept');
+    expect(text).toContain('iifname "eth0" meta nfproto ipv4 meta l4proto { udp, tcp } th dport 53 dnat ip to 198.18.192.2:53');
+    expect(text).toContain("udp dport { 7985 } dnat ip to 198.18.192.2:15003");
+    expect(text).toContain('iifname "eth0" jump net_0');
+  });
+
+  it("the namespace chain keeps its own: clients by prefix, the box's upstream address skipped, no output chain", () => {
+    const ns = plan(["a"], []);
+    const t = onPathRuleset({ ...ns, datapath: "onpath", hops: { client: 1, server: 1 } });
+    expect(t).toContain("ip daddr 198.18.255.254 accept");
+    expect(t).toContain("ip protocol tcp ip saddr 198.18.128.0/17 meta mark set mark or 0x100");
+    expect(t).not.toContain("box_out");
   });
 });
 

@@ -118,7 +118,7 @@ export function upCommand(program: Command): void {
     .option("--confdir <dir>", "configuration directory (lab CA); default ~/.chokepoint")
     .option("--json", "print one JSON line when ready ({\"ready\":true,\"endpoints\":...}) and no feed")
     .option("--transparent", "Linux, root: put each network's clients in a namespace whose only way out is the censor (see chokepoint exec)")
-    .option("--datapath <proxy|onpath>", "with --transparent: proxy (TCP terminated by the interceptor) or onpath (packets forwarded through router hops and the box); default: onpath for a profile with a box model (dpi.box), else proxy")
+    .option("--datapath <proxy|onpath>", "with --transparent or --gateway: proxy (TCP terminated by the interceptor) or onpath (packets forwarded through router hops and the box); default: onpath for a profile with a box model (dpi.box), else proxy")
     .option("--gateway <cidr[=network]>", "Linux, NET_ADMIN (the Docker image): be the gateway of this client subnet, intercepting as --transparent does (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--services <cidr>", "with --gateway: a subnet of your own servers (a Tor bridge, say) the censor may connect to (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--control-token <token>", "the control API's token (needed when --listen is not loopback; made up if not given; env CHOKEPOINT_CONTROL_TOKEN keeps it out of ps)", process.env.CHOKEPOINT_CONTROL_TOKEN)
@@ -137,13 +137,14 @@ export function upCommand(program: Command): void {
     .action(async (o: UpOptions) => {
       try {
         if (o.transparent) return await transparentUp(o);
-        if (o.datapath !== undefined) throw new Error("--datapath chooses how --transparent crosses the censor: add --transparent (explicit mode has no datapath to choose)");
+        if (o.datapath !== undefined && !o.gateway.length) throw new Error("--datapath chooses how --transparent or --gateway crosses the censor: add one of them (explicit mode has no datapath to choose)");
+        if (o.datapath !== undefined && o.datapath !== "proxy" && o.datapath !== "onpath") throw new Error(`--datapath takes proxy or onpath, got "${o.datapath}"`);
         if (o.world !== "lab" && o.world !== "internet") throw new Error(`--world takes lab or internet, got "${o.world}"`);
         if (!o.profile.length && !o.country) throw new Error("name a regime: --profile ID (chokepoint list shows them) or --country CC --at DATE");
         const speed = o.speed === undefined ? undefined : Number(o.speed);
         if (speed !== undefined && !(speed > 0 && speed <= MAX_SPEED)) throw new Error(`--speed takes a number above 0 and at most ${MAX_SPEED}, got "${o.speed}"`);
         if (o.services.length && !o.gateway.length) throw new Error("--services goes with --gateway");
-        const gateway = o.gateway.length ? { clients: o.gateway.map(parseGatewayClients), services: o.services } : undefined;
+        const gateway = o.gateway.length ? { clients: o.gateway.map(parseGatewayClients), services: o.services, ...(o.datapath ? { datapath: o.datapath as "proxy" | "onpath" } : {}) } : undefined;
         const progress = o.json ? undefined : terminalProgress();
         if (o.profilesDir.length) {
           for (const d of o.profilesDir) if (!existsSync(d) || !statSync(d).isDirectory()) throw new Error(`--profiles-dir ${d}: not a directory`);
@@ -182,7 +183,8 @@ export function upCommand(program: Command): void {
         const lab = await startLab(opts);
         if (o.paused) lab.clock.pause();
         if (o.json) {
-          process.stdout.write(`${JSON.stringify({ ready: true, endpoints: lab.endpoints, ...(lab.controlToken ? { controlToken: lab.controlToken } : {}), ...(lab.proxyPassword ? { proxyPassword: lab.proxyPassword } : {}) })}\n`);
+          const dp = lab.status().datapath;
+          process.stdout.write(`${JSON.stringify({ ready: true, ...(gateway && dp ? { datapath: dp } : {}), endpoints: lab.endpoints, ...(lab.controlToken ? { controlToken: lab.controlToken } : {}), ...(lab.proxyPassword ? { proxyPassword: lab.proxyPassword } : {}) })}\n`);
           if (o.transparentPlan) controlOverStdin(lab);
           return;
         }
@@ -211,7 +213,8 @@ export function upCommand(program: Command): void {
           const addr = lab.world.addresses(s.name).v4[0];
           lines.push(`  ${"service".padEnd(10)} ${s.name} (${addr}:${s.port}) -> ${s.host}:${s.port}, through the censor`);
         }
-        for (const g of gateway?.clients ?? []) lines.push(`  gateway    clients in ${g.prefix} (network ${g.network ?? lab.network}): TCP by TPROXY, DNS and messaging UDP by DNAT`);
+        const onPath = lab.status().datapath === "onpath";
+        for (const g of gateway?.clients ?? []) lines.push(`  gateway    clients in ${g.prefix} (network ${g.network ?? lab.network}): ${onPath ? "TCP read by the on-path box (packets, NFQUEUE) and answered by the world's origin here" : "TCP by TPROXY"}, DNS and messaging UDP by DNAT`);
         if (lab.endpoints.dns) lines.push(c.dim(`  try: dig @${reachHost(lab.endpoints.dns.host)} -p ${lab.endpoints.dns.port} example.org`));
         if (lab.endpoints.relay) lines.push(c.dim(`  try: ${invokedAs()} msg listen --as +77010000001 --network ${lab.network} --relay ${reachHost(lab.endpoints.relay.host)}:${lab.endpoints.relay.port}`));
         if (!Object.keys(lab.endpoints).length) lines.push(c.dim("  (no listeners in this build yet: the censoring parts come with later releases)"));
