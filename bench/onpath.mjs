@@ -41,7 +41,8 @@ try {
   const ns = session.namespaceOf(session.network);
   // The box's marking rules, to put back after a kernel-forwarding round.
   const chainText = await inBox("nft", "list", "chain", "inet", "chokepoint", "box_queue");
-  saved = `flush chain inet chokepoint box_queue\n${chainText.split("\n").filter((l) => /^\s+(ip |meta |ct )/.test(l)).map((l) => `add rule inet chokepoint box_queue ${l.trim().replace(/counter packets \d+ bytes \d+ /, "counter ")}`).join("\n")}\n`;
+  if (!/jump box_read/.test(chainText)) throw new Error(`the box's queue chain is not what this benchmark expects:\n${chainText}`);
+  saved = `flush chain inet chokepoint box_queue\n${chainText.split("\n").filter((l) => /^\s+(ip |meta |ct |jump )/.test(l)).map((l) => `add rule inet chokepoint box_queue ${l.trim().replace(/counter packets \d+ bytes \d+ /, "counter ")}`).join("\n")}\n`;
   const addressOf = async (name) => (await sh("ip", ["netns", "exec", ns, "dig", "+short", name, "@198.18.77.77"])).trim().split("\n")[0];
   const rounds = { box: { conn: [], bulk: [], hs: [], pps: [] }, kernel: { conn: [], bulk: [], hs: [] } };
   for (let i = 0; i < RUNS; i++) {
