@@ -104,12 +104,13 @@ export class Box {
     // A client's new SYN on a 4-tuple decided before (the port reused after that flow ended):
     // a new flow, as a box that builds its state from SYNs sees it.
     // (A copy or retransmission of the flow's own SYN carries the same ISN: not a new flow.)
-    if (p.flags.syn && !p.flags.ack && !p.flags.rst && this.decided.get(key(p.src, p.sport, p.dst, p.dport)) && this.isns.get(key(p.src, p.sport, p.dst, p.dport)) !== p.seq) {
-      this.decided.delete(key(p.src, p.sport, p.dst, p.dport));
-      this.flows.delete(key(p.src, p.sport, p.dst, p.dport));
+    const c2s = key(p.src, p.sport, p.dst, p.dport);
+    if (p.flags.syn && !p.flags.ack && !p.flags.rst && this.decided.get(c2s) && this.isns.get(c2s) !== p.seq) {
+      this.decided.delete(c2s);
+      this.flows.delete(c2s);
     }
     // A decided flow: the kernel carries it (its sets); these are packets that raced the sets.
-    const done = this.decided.get(key(p.src, p.sport, p.dst, p.dport));
+    const done = this.decided.get(c2s);
     if (done === "takeover") return { pass: true, mark: TAKEOVER_MARK };
     if (done) return { pass: done === "allow" };
     const back = this.decided.get(key(p.dst, p.dport, p.src, p.sport));

@@ -7,7 +7,7 @@
 import { networkInterfaces, type NetworkInterfaceInfo } from "node:os";
 import { prefixMatcher } from "../policy/cidr.js";
 import { sh } from "../util/exec.js";
-import { CHAT_UDP_BASE, ORIGIN_PORT, WORLD_PREFIXES, censorRuleset, dnatRules, kernelJumps, loadRuleset, tproxyRouting, type Link, type Plan } from "./topology.js";
+import { CHAT_UDP_BASE, ORIGIN_PORT, censorRuleset, dnatRules, kernelJumps, loadRuleset, netChains, tproxyRouting, worldV4, type Link, type Plan } from "./topology.js";
 import { QUEUE_RULE, QUEUE_RULE_OUTPUT, boxRules } from "./onpath.js";
 
 export interface GatewayClients {
@@ -104,7 +104,7 @@ export function gatewayOnPathRuleset(p: Plan): string {
   const hops = p.hops ?? { client: 0, server: 0 };
   const ifaces = `{ ${[...new Set(p.links.map((l) => `"${l.censor}"`))].join(", ")} }`;
   const clients = `{ ${p.links.map((l) => l.clientPrefix ?? l.clientV4).join(", ")} }`;
-  const world = `{ ${[...WORLD_PREFIXES.filter((x) => !x.includes(":")), ...p.pins.filter((x) => !x.includes(":"))].join(", ")} }`;
+  const world = `{ ${worldV4(p).join(", ")} }`;
   const services = p.services ?? [];
   const toServer = hops.client + hops.server + 1;
   return `table inet chokepoint {
@@ -117,7 +117,7 @@ ${boxRules(clients, p.residualSeconds ?? 120, { skip: ["fib daddr type local"], 
     type filter hook prerouting priority -200; policy accept;
 ${kernelJumps(p).join("\n")}
   }
-${p.links.map((_, i) => `  chain net_${i} {\n  }`).join("\n")}
+${netChains(p)}
   chain world_pre {
     type filter hook prerouting priority -130; policy accept;
     meta mark & 0x1 == 0x1 accept

@@ -10,7 +10,7 @@
 import { sh } from "../util/exec.js";
 import { RawSocket, load } from "../util/netfilter.js";
 import type { Profile } from "../profile/model.js";
-import { CENSOR_NS, NS_PREFIX, SERVICE_PREFIX, WORLD_NS, WORLD_PREFIXES, down, existingNamespaces, loadRuleset, tproxyRouting, worldRuleset, type NsLink, type Plan } from "./topology.js";
+import { CENSOR_NS, NS_PREFIX, SERVICE_PREFIX, WORLD_NS, down, existingNamespaces, loadRuleset, netChains, tproxyRouting, worldRuleset, worldV4, type NsLink, type Plan } from "./topology.js";
 
 /** The chain's namespaces, client side first. */
 export function chain(p: Plan): string[] {
@@ -88,7 +88,7 @@ export async function upOnPath(p: Plan): Promise<void> {
     for (let i = 0; i < links.length; i++) await ipn(CENSOR_NS, "addr", "add", `${boxDnsAddress(i)}/32`, "dev", "lo");
     await ipn(CENSOR_NS, "addr", "add", `${BOX_UPSTREAM_V4}/32`, "dev", "lo");
     // Routes: towards the world to the right, towards the clients to the left.
-    const world = [...WORLD_PREFIXES.filter((x) => !x.includes(":")), SERVICE_PREFIX, ...p.pins.filter((x) => !x.includes(":"))];
+    const world = [...worldV4(p), SERVICE_PREFIX];
     for (let k = 0; k < ns.length; k++) {
       const toWorld = k + 1 < ns.length ? `${linkNet(k)}.2` : w.worldV4;
       // Before the box every router sends everything towards it (DNS to any address included:
@@ -123,7 +123,7 @@ export async function upOnPath(p: Plan): Promise<void> {
  */
 export function onPathRuleset(p: Plan, residualSeconds = p.residualSeconds ?? 120): string {
   const links = p.links as NsLink[];
-  const world = [...WORLD_PREFIXES.filter((x) => !x.includes(":")), SERVICE_PREFIX, ...p.pins.filter((x) => !x.includes(":"))];
+  const world = [...worldV4(p), SERVICE_PREFIX];
   return `table inet chokepoint {
 ${boxRules(CLIENTS, residualSeconds, { skip: [`ip daddr ${BOX_UPSTREAM_V4}`, `ct original ip saddr ${BOX_UPSTREAM_V4}`] })}
   # The box's connections for a client leave with the client's address (BoxDatapath.upstreamFrom);
@@ -137,7 +137,7 @@ ${boxRules(CLIENTS, residualSeconds, { skip: [`ip daddr ${BOX_UPSTREAM_V4}`, `ct
     type filter hook prerouting priority -200; policy accept;
 ${links.map((l, i) => `    ip saddr ${l.clientV4} jump net_${i}`).join("\n")}
   }
-${links.map((_, i) => `  chain net_${i} {\n  }`).join("\n")}
+${netChains(p)}
   chain nat_pre {
     type nat hook prerouting priority dstnat; policy accept;
 ${links.map((l, i) => `    ip saddr ${l.clientV4} meta l4proto { udp, tcp } th dport 53 dnat ip to ${boxDnsAddress(i)}:53`).join("\n")}

@@ -131,6 +131,16 @@ export function dnatRules(p: Plan): string[] {
   ]);
 }
 
+/** The per-network chains the kernel rules fill (kernel-rules.ts), empty at first. */
+export function netChains(p: Plan): string {
+  return p.links.map((_, i) => `  chain net_${i} {\n  }`).join("\n");
+}
+
+/** The lab world's IPv4 prefixes and pins (what the world serves). */
+export function worldV4(p: Plan): string[] {
+  return [...WORLD_PREFIXES, ...p.pins].filter((x) => !x.includes(":"));
+}
+
 /** The kernel rules' entry (chain kernel_pre): each link's clients to their network's chain. */
 export function kernelJumps(p: Plan): string[] {
   return [
@@ -152,14 +162,13 @@ export function censorRuleset(p: Plan): string {
     ? [`fib daddr type local accept`, tproxyRule(`{ ${[...new Set(p.links.map((l) => `"${l.censor}"`))].join(", ")} }`)]
     : [TPROXY_RULE];
   const jumps = kernelJumps(p);
-  const chains = p.links.map((_, i) => `  chain net_${i} {\n  }`);
   return `table inet chokepoint {
   # Address, port and transport rules in force for each network (kernel-rules.ts fills them).
   chain kernel_pre {
     type filter hook prerouting priority -200; policy accept;
 ${jumps.join("\n")}
   }
-${chains.join("\n")}
+${netChains(p)}
   chain mangle_pre {
     type filter hook prerouting priority mangle; policy accept;
 ${intercept.map((r) => `    ${r}`).join("\n")}

@@ -43,6 +43,13 @@ export function load(name: string, pkg: string): { func(sig: string): Fn } {
   }
 }
 
+let libcSetsockopt: Fn | undefined;
+/** setsockopt(2) with a buffer value; false when the kernel refused it. */
+function setsockopt(fd: number, level: number, name: number, value: Buffer): boolean {
+  libcSetsockopt ??= load("libc.so.6", "libc6").func("int setsockopt(int fd, int level, int name, const uint8_t *value, uint32_t len)");
+  return libcSetsockopt(fd, level, name, value, value.length) === 0;
+}
+
 export const NF_DROP = 0;
 export const NF_ACCEPT = 1;
 
@@ -89,8 +96,7 @@ abstract class NetlinkReader {
     const tv = Buffer.alloc(16);
     tv.writeBigInt64LE(BigInt(Math.floor(ms / 1000)), 0);
     tv.writeBigInt64LE(BigInt((ms % 1000) * 1000), 8);
-    const setsockopt = load("libc.so.6", "libc6").func("int setsockopt(int fd, int level, int name, const uint8_t *value, uint32_t len)");
-    setsockopt(this.fd, 1, 20, tv, 16); // SOL_SOCKET, SO_RCVTIMEO
+    setsockopt(this.fd, 1, 20, tv); // SOL_SOCKET, SO_RCVTIMEO
   }
 
   /** Resolves once no read is pending (at most one receive timeout after `closed` is set). */
@@ -365,8 +371,7 @@ export class RawSocket {
     if (mark !== undefined) {
       const v = Buffer.alloc(4);
       v.writeUInt32LE(mark);
-      const setsockopt = libc.func("int setsockopt(int fd, int level, int name, const uint8_t *value, uint32_t len)");
-      if ((setsockopt(this.fd, 1, 36, v, 4) as number) !== 0) throw new Error("cannot mark the raw socket's packets (SO_MARK needs CAP_NET_ADMIN)"); // SOL_SOCKET, SO_MARK
+      if (!setsockopt(this.fd, 1, 36, v)) throw new Error("cannot mark the raw socket's packets (SO_MARK needs CAP_NET_ADMIN)"); // SOL_SOCKET, SO_MARK
     }
     this.sendto = libc.func("long sendto(int fd, const uint8_t *buf, size_t len, int flags, const uint8_t *addr, uint32_t alen)");
     this.closeFd = libc.func("int close(int fd)");
